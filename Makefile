@@ -1,0 +1,33 @@
+# Front door.  `make` builds everything, `make run` boots pvisor in QEMU, `make test` runs every test.
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all deps build run run-iso iso test unit boot-tests clean
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+iso: build
+	cmake --build $(BUILD) --target pvisor-iso
+
+# Boot pvisor in QEMU with its default configuration; the serial console is this terminal.
+run: deps build
+	scripts/run-qemu.sh
+
+run-iso: deps iso
+	scripts/run-qemu.sh --iso
+
+# Install what is missing, build, and run every test (host unit tests and QEMU boot tests) with ctest.
+test: deps build iso
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,15 @@
+// Host-side implementations of the hooks generic code calls into the platform for.
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/console.hpp"
+#include "core/panic.hpp"
+
+namespace pv {
+
+[[noreturn]] void arch_halt_system(bool /*reboot*/) {
+    std::fflush(stdout);
+    std::abort();
+}
+
+}  // namespace pv

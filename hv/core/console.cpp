@@ -1,0 +1,151 @@
+#include "core/console.hpp"
+
+#include "lib/spinlock.hpp"
+#include "lib/string.hpp"
+
+namespace pv {
+namespace {
+
+constexpr usize RING_SIZE = 16 * 1024;
+
+struct ConsoleState {
+    Spinlock lock;
+    List<ConsoleDriver> drivers;
+    LogLevel level = LogLevel::info;
+    bool none = false;
+    bool silent = false;
+    bool at_line_start = true;
+    char ring[RING_SIZE];
+    u64 ring_pos = 0;  // total bytes ever written; ring index = pos % RING_SIZE
+};
+
+ConsoleState& state() {
+    static ConsoleState s;  // constructed on first use (no static constructors needed)
+    return s;
+}
+
+void emit_locked(ConsoleState& s, const char* p, usize n) {
+    for (usize i = 0; i < n; ++i) s.ring[(s.ring_pos + i) % RING_SIZE] = p[i];
+    s.ring_pos += n;
+    if (s.silent) return;
+    for (auto& d : s.drivers) d.write(p, n);
+}
+
+// Writes text, putting the "(pvisor) " prefix at the start of each line.
+class LineSink final : public Sink {
+public:
+    explicit LineSink(ConsoleState& s) : s_(s) {}
+    void put(const char* p, usize n) override {
+        static constexpr char prefix[] = "(pvisor) ";
+        while (n) {
+            if (s_.at_line_start) {
+                emit_locked(s_, prefix, sizeof(prefix) - 1);
+                s_.at_line_start = false;
+            }
+            usize k = 0;
+            while (k < n && p[k] != '\n') ++k;
+            if (k < n) {
+                emit_locked(s_, p, k + 1);
+                s_.at_line_start = true;
+                ++k;
+            } else {
+                emit_locked(s_, p, k);
+            }
+            p += k;
+            n -= k;
+        }
+    }
+
+private:
+    ConsoleState& s_;
+};
+
+void print_locked(const char* fmt, va_list ap) {
+    auto& s = state();
+    IrqSpinGuard g(s.lock);
+    LineSink sink(s);
+    vformat(sink, fmt, ap);
+}
+
+}  // namespace
+
+namespace console {
+
+void add_driver(ConsoleDriver& d) {
+    auto& s = state();
+    IrqSpinGuard g(s.lock);
+    s.drivers.push_back(d);
+}
+
+void set_level(LogLevel lvl) {
+    state().level = lvl;
+    state().none = false;
+}
+LogLevel level() { return state().level; }
+void set_silent(bool silent) { state().silent = silent; }
+
+bool parse_level(const char* str, usize n, LogLevel* out, bool* none) {
+    StrView v(str, n);
+    *none = false;
+    if (v.equals("none")) {
+        *none = true;
+        *out = LogLevel::error;
+    } else if (v.equals("error")) {
+        *out = LogLevel::error;
+    } else if (v.equals("warning")) {
+        *out = LogLevel::warning;
+    } else if (v.equals("info")) {
+        *out = LogLevel::info;
+    } else if (v.equals("debug") || v.equals("all")) {
+        *out = LogLevel::debug;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void write(const char* p, usize n) {
+    auto& s = state();
+    IrqSpinGuard g(s.lock);
+    emit_locked(s, p, n);
+    if (n) s.at_line_start = p[n - 1] == '\n';
+}
+
+usize read_ring(char* buf, usize size) {
+    auto& s = state();
+    IrqSpinGuard g(s.lock);
+    u64 avail = s.ring_pos < RING_SIZE ? s.ring_pos : RING_SIZE;
+    usize n = static_cast<usize>(avail < size ? avail : size);
+    u64 start = s.ring_pos - n;
+    for (usize i = 0; i < n; ++i) buf[i] = s.ring[(start + i) % RING_SIZE];
+    return n;
+}
+
+void force_unlock() {
+    auto& s = state();
+    if (s.lock.is_locked()) s.lock.unlock();
+}
+
+}  // namespace console
+
+void vlog(LogLevel lvl, const char* fmt, va_list ap) {
+    auto& s = state();
+    if (s.none || static_cast<u8>(lvl) > static_cast<u8>(s.level)) return;
+    print_locked(fmt, ap);
+}
+
+void log(LogLevel lvl, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(lvl, fmt, ap);
+    va_end(ap);
+}
+
+void printk(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    print_locked(fmt, ap);
+    va_end(ap);
+}
+
+}  // namespace pv

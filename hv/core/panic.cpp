@@ -1,0 +1,34 @@
+#include "core/panic.hpp"
+
+#include <atomic>
+
+#include "core/console.hpp"
+
+namespace pv {
+
+bool g_noreboot = false;
+
+[[noreturn]] void panic(const char* fmt, ...) {
+    static std::atomic<bool> in_panic{false};
+    unsigned long flags = arch::irq_save();
+    (void)flags;
+    if (in_panic.exchange(true)) {
+        // Another CPU is already panicking: it will stop us; never return to the caller.
+        arch_halt_system(false);
+    }
+    console::force_unlock();
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    printk("\n");
+    printk("****************************************\n");
+    printk("Panic: %s\n", msg);
+    printk("****************************************\n");
+    if (g_noreboot) printk("Manual reset required ('noreboot' specified)\n");
+    else printk("Rebooting.\n");
+    arch_halt_system(!g_noreboot);
+}
+
+}  // namespace pv

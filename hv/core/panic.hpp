@@ -1,0 +1,25 @@
+// Fatal errors.  panic() prints its message, stops every other CPU and then reboots the machine,
+// or halts it when the command line says noreboot (as Xen does).
+#pragma once
+#include <arch/cpu.hpp>
+
+#include "lib/types.hpp"
+
+namespace pv {
+
+[[noreturn]] void panic(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Provided by the platform: stop the machine after a panic (reboot, or halt for noreboot).
+[[noreturn]] void arch_halt_system(bool reboot);
+
+#define PV_ASSERT(cond)                                                                   \
+    do {                                                                                  \
+        if (!(cond)) ::pv::panic("assertion '%s' failed at %s:%d", #cond, __FILE__, __LINE__); \
+    } while (0)
+
+}  // namespace pv
+
+namespace pv {
+// Set from the command line (noreboot): a panic halts instead of rebooting.
+extern bool g_noreboot;
+}  // namespace pv

@@ -1,0 +1,77 @@
+// Bitmaps: BitmapView over caller-owned words, and Bitmap<N> with inline storage.
+#pragma once
+#include "lib/types.hpp"
+
+namespace pv {
+
+class BitmapView {
+public:
+    static constexpr usize BITS_PER_WORD = 64;
+    static constexpr usize words_for(usize bits) { return (bits + BITS_PER_WORD - 1) / BITS_PER_WORD; }
+
+    BitmapView(u64* words, usize bits) : w_(words), bits_(bits) {}
+
+    usize size() const { return bits_; }
+    bool test(usize i) const { return (w_[i / BITS_PER_WORD] >> (i % BITS_PER_WORD)) & 1; }
+    void set(usize i) { w_[i / BITS_PER_WORD] |= bit(i); }
+    void clear(usize i) { w_[i / BITS_PER_WORD] &= ~bit(i); }
+    // Returns the previous value.
+    bool test_and_set(usize i) {
+        bool old = test(i);
+        set(i);
+        return old;
+    }
+    void fill(bool value) {
+        for (usize k = 0; k < words_for(bits_); ++k) w_[k] = value ? ~u64{0} : 0;
+        trim();
+    }
+    void set_range(usize from, usize n) {
+        for (usize i = from; i < from + n; ++i) set(i);
+    }
+    // First set (or clear) bit at or after from; size() when none.
+    usize find_next_set(usize from) const { return find(from, false); }
+    usize find_next_clear(usize from) const { return find(from, true); }
+    usize count() const {
+        usize n = 0;
+        for (usize k = 0; k < words_for(bits_); ++k) n += static_cast<usize>(__builtin_popcountll(w_[k]));
+        return n;
+    }
+
+private:
+    static u64 bit(usize i) { return u64{1} << (i % BITS_PER_WORD); }
+    void trim() {
+        if (bits_ % BITS_PER_WORD) w_[bits_ / BITS_PER_WORD] &= bit(bits_) - 1;
+    }
+    usize find(usize from, bool invert) const {
+        while (from < bits_) {
+            u64 w = w_[from / BITS_PER_WORD];
+            if (invert) w = ~w;
+            w &= ~u64{0} << (from % BITS_PER_WORD);
+            if (w) {
+                usize i = (from & ~(BITS_PER_WORD - 1)) + static_cast<usize>(__builtin_ctzll(w));
+                return i < bits_ ? i : bits_;
+            }
+            from = (from & ~(BITS_PER_WORD - 1)) + BITS_PER_WORD;
+        }
+        return bits_;
+    }
+
+    u64* w_;
+    usize bits_;
+};
+
+template <usize N> class Bitmap {
+public:
+    BitmapView view() { return BitmapView(words_, N); }
+    bool test(usize i) const { return (words_[i / 64] >> (i % 64)) & 1; }
+    void set(usize i) { view().set(i); }
+    void clear(usize i) { view().clear(i); }
+    usize find_next_set(usize from = 0) { return view().find_next_set(from); }
+    usize find_next_clear(usize from = 0) { return view().find_next_clear(from); }
+    usize count() { return view().count(); }
+
+private:
+    u64 words_[BitmapView::words_for(N)] = {};
+};
+
+}  // namespace pv

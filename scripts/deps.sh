@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pvisor needs to build, boot and test, if any is missing.
+set -euo pipefail
+pkgs=(build-essential cmake ninja-build python3 libgtest-dev libxen-dev
+      qemu-system-x86 grub-pc-bin grub-common xorriso mtools)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
