@@ -70,7 +70,7 @@ public:
 
 private:
     static Link* link(T& obj) { return static_cast<Link*>(&obj); }
-    static T* owner(Link* n) { return static_cast<T*>(n); }
+    static T* owner(Link* n) { return &static_cast<T&>(*n); }
     static void insert_after(Link* pos, Link* n) {
         n->prev = pos;
         n->next = pos->next;
