@@ -8,14 +8,20 @@ namespace pv {
 
 bool g_noreboot = false;
 
+namespace {
+std::atomic<bool> in_panic{false};
+}
+
+bool panic_in_progress() { return in_panic.load(std::memory_order_relaxed); }
+
 [[noreturn]] void panic(const char* fmt, ...) {
-    static std::atomic<bool> in_panic{false};
     unsigned long flags = arch::irq_save();
     (void)flags;
     if (in_panic.exchange(true)) {
         // Another CPU is already panicking: it will stop us; never return to the caller.
         arch_halt_system(false);
     }
+    arch_stop_other_cpus();
     console::force_unlock();
     char msg[256];
     va_list ap;

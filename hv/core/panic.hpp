@@ -22,4 +22,8 @@ namespace pv {
 namespace pv {
 // Set from the command line (noreboot): a panic halts instead of rebooting.
 extern bool g_noreboot;
+// True once some CPU has entered panic(); other CPUs stop when they see it.
+bool panic_in_progress();
+// Provided by the platform: bring every other CPU to a halt (an NMI on x86).
+void arch_stop_other_cpus();
 }  // namespace pv

@@ -7,6 +7,8 @@
 
 namespace pv {
 
+void arch_stop_other_cpus() {}
+
 [[noreturn]] void arch_halt_system(bool /*reboot*/) {
     std::fflush(stdout);
     std::abort();

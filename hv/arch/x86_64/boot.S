@@ -58,8 +58,8 @@ start32:
         mov     %eax, %edi
         mov     %ebx, %esi
         rdtsc
-        mov     %eax, boot_tsc
-        mov     %edx, boot_tsc + 4
+        mov     %eax, PHYS(boot_tsc)
+        mov     %edx, PHYS(boot_tsc) + 4
         mov     $boot32_stack_top, %esp
 
         /* A 64-bit CPU is required: CPUID 0x80000001 EDX.LM. */
@@ -154,9 +154,6 @@ boot_gdt_end:
 boot_gdt_desc:
         .short boot_gdt_end - boot_gdt - 1
         .quad boot_gdt
-        .globl boot_tsc
-boot_tsc:
-        .quad 0
 msg_no_lm:
         .asciz "pvisor: this CPU has no 64-bit long mode; cannot boot.\r\n"
         .balign 16
@@ -190,6 +187,12 @@ start64_high:
         mov     %esi, %esi
         call    boot_main
         ud2
+
+        .section .data, "aw"
+        .balign 8
+        .globl boot_tsc
+boot_tsc:                                       /* TSC at entry: the start of "time to ready" */
+        .quad 0
 
         .section .bss.stack, "aw", @nobits
         .balign 4096                            /* 32 KiB alignment comes from pvisor.ld */

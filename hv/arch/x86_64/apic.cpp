@@ -1,0 +1,165 @@
+#include <arch/apic.hpp>
+#include <arch/cpu.hpp>
+#include <arch/fixmap.hpp>
+#include <arch/time.hpp>
+#include <arch/traps.hpp>
+
+#include "core/console.hpp"
+
+namespace pv::arch::apic {
+namespace {
+
+// Register offsets in xAPIC MMIO; x2APIC MSR = 0x800 + offset / 16.
+constexpr u32 REG_ID = 0x20, REG_EOI = 0xb0, REG_SVR = 0xf0, REG_ICR_LO = 0x300, REG_ICR_HI = 0x310,
+              REG_LVT_TIMER = 0x320, REG_LVT_LINT0 = 0x350, REG_LVT_LINT1 = 0x360, REG_LVT_ERROR = 0x370,
+              REG_TIMER_INIT = 0x380, REG_TIMER_CUR = 0x390, REG_TIMER_DIV = 0x3e0, REG_ESR = 0x280,
+              REG_TPR = 0x80;
+constexpr u64 APIC_BASE_ENABLE = 1u << 11, APIC_BASE_X2 = 1u << 10;
+constexpr u32 ICR_INIT = 5u << 8, ICR_STARTUP = 6u << 8, ICR_NMI = 4u << 8, ICR_ASSERT = 1u << 14,
+              ICR_LEVEL = 1u << 15, ICR_PENDING = 1u << 12, ICR_ALL_BUT_SELF = 3u << 18;
+constexpr u32 LVT_MASKED = 1u << 16, LVT_TSC_DEADLINE = 2u << 17;
+
+bool g_x2 = false;
+volatile u32* g_mmio = nullptr;
+bool g_deadline = false;
+u32 g_ticks_per_ms = 0;
+
+u32 read(u32 reg) {
+    if (g_x2) return static_cast<u32>(rdmsr(0x800 + reg / 16));
+    return g_mmio[reg / 4];
+}
+void write(u32 reg, u32 v) {
+    if (g_x2) wrmsr(0x800 + reg / 16, v);
+    else g_mmio[reg / 4] = v;
+}
+void write_icr(u32 dest, u32 lo) {
+    if (g_x2) {
+        wrmsr(0x830, (u64{dest} << 32) | lo);  // one 64-bit write in x2APIC mode
+    } else {
+        write(REG_ICR_HI, dest << 24);
+        write(REG_ICR_LO, lo);
+    }
+}
+
+}  // namespace
+
+bool x2apic_mode() { return g_x2; }
+
+void init_bsp() {
+    g_x2 = (cpuid(1).ecx >> 21) & 1;
+    g_deadline = (cpuid(1).ecx >> 24) & 1;
+    if (!g_x2) {
+        u64 base = rdmsr(MSR_APIC_BASE) & 0xffffff000ull;
+        g_mmio = static_cast<volatile u32*>(fixmap::map_mmio(fixmap::SLOT_LAPIC, base));
+    }
+    init_cpu();
+}
+
+void init_cpu() {
+    u64 base = rdmsr(MSR_APIC_BASE) | APIC_BASE_ENABLE;
+    if (g_x2) base |= APIC_BASE_X2;
+    wrmsr(MSR_APIC_BASE, base);
+    write(REG_TPR, 0);
+    write(REG_SVR, 0x100 | VEC_SPURIOUS);  // software enable
+    write(REG_LVT_LINT0, LVT_MASKED);
+    write(REG_LVT_LINT1, 4u << 8);  // NMI
+    write(REG_LVT_ERROR, LVT_MASKED);
+    write(REG_ESR, 0);
+    eoi();
+}
+
+u32 id() { return g_x2 ? read(REG_ID) : read(REG_ID) >> 24; }
+void eoi() { write(REG_EOI, 0); }
+
+bool wait_icr_idle() {
+    if (g_x2) return true;  // x2APIC ICR writes complete synchronously
+    for (unsigned i = 0; i < 1000000; ++i) {
+        if (!(read(REG_ICR_LO) & ICR_PENDING)) return true;
+        cpu_relax();
+    }
+    return false;
+}
+
+void send_ipi(u32 apic_id, u8 vector) {
+    wait_icr_idle();
+    write_icr(apic_id, vector | ICR_ASSERT);
+}
+void send_ipi_all_but_self(u8 vector) {
+    wait_icr_idle();
+    write_icr(0, vector | ICR_ASSERT | ICR_ALL_BUT_SELF);
+}
+void send_nmi_all_but_self() {
+    wait_icr_idle();
+    write_icr(0, ICR_NMI | ICR_ASSERT | ICR_ALL_BUT_SELF);
+}
+void send_init(u32 apic_id) {
+    wait_icr_idle();
+    write_icr(apic_id, ICR_INIT | ICR_ASSERT | ICR_LEVEL);
+    wait_icr_idle();
+    write_icr(apic_id, ICR_INIT | ICR_LEVEL);  // de-assert (ignored by modern CPUs)
+}
+void send_startup(u32 apic_id, u8 page) {
+    wait_icr_idle();
+    write_icr(apic_id, ICR_STARTUP | page);
+}
+
+void timer_calibrate() {
+    if (g_deadline) return;  // the deadline is in TSC ticks: nothing to measure
+    // Count APIC timer ticks (divide by 16) over 1 ms of TSC time.
+    write(REG_TIMER_DIV, 0x3);
+    write(REG_LVT_TIMER, LVT_MASKED);
+    write(REG_TIMER_INIT, 0xffffffff);
+    time::udelay(1000);
+    u32 elapsed = 0xffffffff - read(REG_TIMER_CUR);
+    write(REG_TIMER_INIT, 0);
+    g_ticks_per_ms = elapsed ? elapsed : 1;
+}
+
+void timer_init_cpu() {
+    if (g_deadline) {
+        write(REG_LVT_TIMER, VEC_TIMER | LVT_TSC_DEADLINE);
+    } else {
+        write(REG_TIMER_DIV, 0x3);
+        write(REG_LVT_TIMER, VEC_TIMER);  // one-shot
+    }
+}
+
+void timer_arm_ns(u64 delta_ns) {
+    if (g_deadline) {
+        wrmsr(MSR_TSC_DEADLINE, rdtsc() + time::ns_to_tsc(delta_ns));
+        return;
+    }
+    u64 ticks = delta_ns * g_ticks_per_ms / 1000000;
+    if (ticks == 0) ticks = 1;
+    if (ticks > 0xffffffffull) ticks = 0xffffffffull;
+    write(REG_TIMER_INIT, static_cast<u32>(ticks));
+}
+
+void timer_stop() {
+    if (g_deadline) wrmsr(MSR_TSC_DEADLINE, 0);
+    else write(REG_TIMER_INIT, 0);
+}
+
+bool tsc_deadline_mode() { return g_deadline; }
+u32 timer_ticks_per_ms() { return g_ticks_per_ms; }
+
+void ioapic_init(unsigned index, u64 phys_base, u32 gsi_base) {
+    auto slot = static_cast<fixmap::Slot>(fixmap::SLOT_IOAPIC0 + index);
+    auto* io = static_cast<volatile u32*>(fixmap::map_mmio(slot, phys_base));
+    auto rd = [io](u32 reg) {
+        io[0] = reg;
+        return io[4];
+    };
+    auto wr = [io](u32 reg, u32 v) {
+        io[0] = reg;
+        io[4] = v;
+    };
+    u32 entries = ((rd(1) >> 16) & 0xff) + 1;
+    for (u32 i = 0; i < entries; ++i) {
+        wr(0x10 + 2 * i, LVT_MASKED);
+        wr(0x11 + 2 * i, 0);
+    }
+    pv_info("I/O APIC at %#lx: id %u, %u pins from GSI %u\n", phys_base, rd(0) >> 24, entries, gsi_base);
+}
+
+}  // namespace pv::arch::apic

@@ -1,0 +1,95 @@
+// Exception and interrupt dispatch.  The hypervisor takes no exception of its own on purpose:
+// each one is fatal and is reported with everything needed to debug it.  Guest exceptions will
+// be routed from here to the PV trap-bounce code.
+#include <arch/apic.hpp>
+#include <arch/cpu.hpp>
+#include <arch/percpu.hpp>
+#include <arch/traps.hpp>
+
+#include "core/console.hpp"
+#include "core/panic.hpp"
+
+namespace pv::arch {
+namespace {
+
+IrqHandler g_irq_handlers[256];
+
+const char* vector_name(u64 v) {
+    static const char* const names[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
+                                        "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "(15)",
+                                        "#MF", "#AC", "#MC", "#XM", "#VE", "#CP"};
+    return v < array_size(names) ? names[v] : v < 32 ? "(reserved)" : "IRQ";
+}
+
+void print_pf_error(u64 ec) {
+    printk("Page fault error code %#lx: %s, %s, %s%s%s\n", ec, ec & 1 ? "protection" : "not-present",
+           ec & 2 ? "write" : "read", ec & 4 ? "user" : "supervisor", ec & 8 ? ", reserved bit" : "",
+           ec & 16 ? ", instruction fetch" : "");
+}
+
+}  // namespace
+
+void set_irq_handler(u8 vector, IrqHandler h) { g_irq_handlers[vector] = h; }
+
+void print_backtrace(u64 rbp, u64 rip) {
+    // Only follow frames inside this CPU's stack block: a corrupt chain ends the walk instead of
+    // faulting inside the fault handler.
+    u64 block = reinterpret_cast<u64>(cpu_info()) + sizeof(CpuInfo) - STACK_BLOCK_SIZE;
+    printk("Backtrace:\n");
+    printk("   [<%016lx>]\n", rip);
+    for (unsigned depth = 0; depth < 32; ++depth) {
+        if (rbp < block || rbp + 16 > block + STACK_BLOCK_SIZE || (rbp & 7)) break;
+        auto* fp = reinterpret_cast<const u64*>(rbp);
+        u64 ret = fp[1];
+        if (ret < IMAGE_VIRT_BASE) break;
+        printk("   [<%016lx>]\n", ret);
+        if (fp[0] <= rbp) break;  // frames must move up the stack
+        rbp = fp[0];
+    }
+}
+
+[[noreturn]] void fatal_trap(const TrapFrame& f) {
+    console::force_unlock();
+    unsigned cpu = this_cpu_id();
+    printk("FATAL TRAP: vector %lu (%s), error code %#06lx, on CPU %u\n", f.vector, vector_name(f.vector),
+           f.error_code, cpu);
+    printk("RIP:    %04lx:[<%016lx>]   RFLAGS: %016lx\n", f.cs, f.rip, f.rflags);
+    printk("rax: %016lx   rbx: %016lx   rcx: %016lx\n", f.rax, f.rbx, f.rcx);
+    printk("rdx: %016lx   rsi: %016lx   rdi: %016lx\n", f.rdx, f.rsi, f.rdi);
+    printk("rbp: %016lx   r8:  %016lx   r9:  %016lx\n", f.rbp, f.r8, f.r9);
+    printk("r10: %016lx   r11: %016lx   r12: %016lx\n", f.r10, f.r11, f.r12);
+    printk("r13: %016lx   r14: %016lx   r15: %016lx\n", f.r13, f.r14, f.r15);
+    printk("RSP:    %04lx:%016lx\n", f.ss, f.rsp);
+    printk("CR0: %016lx   CR2: %016lx\n", read_cr0(), read_cr2());
+    printk("CR3: %016lx   CR4: %016lx\n", read_cr3(), read_cr4());
+    if (f.vector == VEC_PF) {
+        print_pf_error(f.error_code);
+        printk("Faulting linear address: %#018lx\n", read_cr2());
+    } else {
+        printk("Faulting linear address: %#018lx (RIP)\n", f.rip);
+    }
+    print_backtrace(f.rbp, f.rip);
+    panic("FATAL TRAP: vector %lu (%s) at %#lx on CPU %u", f.vector, vector_name(f.vector), f.rip, cpu);
+}
+
+extern "C" void trap_dispatch(TrapFrame* f) {
+    if (f->vector >= VEC_FIRST_IRQ) {
+        if (IrqHandler h = g_irq_handlers[f->vector]) {
+            h(*f);
+        } else if (f->vector != VEC_SPURIOUS) {
+            pv_warn("unexpected interrupt vector %#lx on CPU %u\n", f->vector, this_cpu_id());
+        }
+        if (f->vector != VEC_SPURIOUS) apic::eoi();
+        return;
+    }
+    if (f->vector == VEC_NMI && panic_in_progress()) {
+        // Another CPU panicked and is stopping us.
+        for (;;) {
+            irq_disable();
+            halt();
+        }
+    }
+    fatal_trap(*f);
+}
+
+}  // namespace pv::arch
