@@ -21,7 +21,8 @@ bool panic_in_progress() { return in_panic.load(std::memory_order_relaxed); }
         // Another CPU is already panicking: it will stop us; never return to the caller.
         arch_halt_system(false);
     }
-    arch_stop_other_cpus();
+    unsigned others = 0;
+    unsigned stopped = arch_stop_other_cpus(&others);
     console::force_unlock();
     char msg[256];
     va_list ap;
@@ -30,8 +31,9 @@ bool panic_in_progress() { return in_panic.load(std::memory_order_relaxed); }
     va_end(ap);
     printk("\n");
     printk("****************************************\n");
-    printk("Panic: %s\n", msg);
+    printk("Panic on CPU %u: %s\n", arch::this_cpu_index(), msg);
     printk("****************************************\n");
+    if (others) printk("Stopped %u of %u other CPUs\n", stopped, others);
     if (g_noreboot) printk("Manual reset required ('noreboot' specified)\n");
     else printk("Rebooting.\n");
     arch_halt_system(!g_noreboot);

@@ -24,6 +24,7 @@ namespace pv {
 extern bool g_noreboot;
 // True once some CPU has entered panic(); other CPUs stop when they see it.
 bool panic_in_progress();
-// Provided by the platform: bring every other CPU to a halt (an NMI on x86).
-void arch_stop_other_cpus();
+// Provided by the platform: bring every other CPU to a halt (an NMI on x86).  Returns how many
+// other CPUs confirmed they stopped, out of *others.
+unsigned arch_stop_other_cpus(unsigned* others);
 }  // namespace pv

@@ -7,7 +7,10 @@
 
 namespace pv {
 
-void arch_stop_other_cpus() {}
+unsigned arch_stop_other_cpus(unsigned* others) {
+    *others = 0;
+    return 0;
+}
 
 [[noreturn]] void arch_halt_system(bool /*reboot*/) {
     std::fflush(stdout);

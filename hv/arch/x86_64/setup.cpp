@@ -224,7 +224,6 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     arch::apic::timer_calibrate();
     arch::apic::timer_init_cpu();
     check_timer();
-    run_selftest(g_options.selftest);
 
     unsigned limit = g_options.nosmp ? 1 : static_cast<unsigned>(min<u64>(g_options.maxcpus, arch::MAX_CPUS));
     unsigned cpus = arch::smp::start_aps(g_acpi, limit);
@@ -234,6 +233,7 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
         pv_info("IPI: %u of %u other CPUs answered\n", answered, cpus - 1);
         if (answered != cpus - 1) panic("IPI: only %u of %u CPUs answered", answered, cpus - 1);
     }
+    run_selftest(g_options.selftest);
     printk("W^X: checked %lu mappings, none writable and executable\n",
            arch::paging::hv_tables().check_wx().mappings);
 

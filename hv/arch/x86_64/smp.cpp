@@ -179,7 +179,29 @@ unsigned ping_all() {
 }  // namespace pv::arch
 
 namespace pv {
-void arch_stop_other_cpus() {
-    if (arch::smp::online_cpus() > 1) arch::apic::send_nmi_all_but_self();
+
+namespace {
+std::atomic<unsigned> g_stopped{0};
 }
+
+unsigned arch::this_cpu_index() { return arch::this_cpu_id(); }
+
+void arch::smp::stop_this_cpu() {
+    g_stopped.fetch_add(1);
+    for (;;) {
+        irq_disable();
+        halt();
+    }
+}
+
+unsigned arch_stop_other_cpus(unsigned* others) {
+    unsigned online = arch::smp::online_cpus();
+    *others = online ? online - 1 : 0;
+    if (!*others) return 0;
+    arch::apic::send_nmi_all_but_self();
+    // Bounded: a wedged CPU must not keep the panic message from being printed.
+    for (unsigned i = 0; i < 100000000 && g_stopped.load() < *others; ++i) arch::cpu_relax();
+    return g_stopped.load();
+}
+
 }  // namespace pv

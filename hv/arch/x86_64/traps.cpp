@@ -4,6 +4,7 @@
 #include <arch/apic.hpp>
 #include <arch/cpu.hpp>
 #include <arch/percpu.hpp>
+#include <arch/smp.hpp>
 #include <arch/traps.hpp>
 
 #include "core/console.hpp"
@@ -82,13 +83,7 @@ extern "C" void trap_dispatch(TrapFrame* f) {
         if (f->vector != VEC_SPURIOUS) apic::eoi();
         return;
     }
-    if (f->vector == VEC_NMI && panic_in_progress()) {
-        // Another CPU panicked and is stopping us.
-        for (;;) {
-            irq_disable();
-            halt();
-        }
-    }
+    if (f->vector == VEC_NMI && panic_in_progress()) smp::stop_this_cpu();  // another CPU panicked
     fatal_trap(*f);
 }
 

@@ -7,5 +7,7 @@ inline void cpu_relax() { __builtin_ia32_pause(); }
 // There are no interrupts to mask in a host process; the flags word is carried through unchanged.
 inline unsigned long irq_save() { return 0; }
 inline void irq_restore(unsigned long) {}
+// The host build is one CPU as far as the core is concerned.
+inline unsigned this_cpu_index() { return 0; }
 
 }  // namespace pv::arch

@@ -22,6 +22,8 @@ inline bool irqs_enabled() {
     return flags & (1ul << 9);
 }
 inline void halt() { asm volatile("hlt" : : : "memory"); }
+// This CPU's index (0 = boot CPU); see percpu.hpp.
+unsigned this_cpu_index();
 
 inline u8 inb(u16 port) {
     u8 v;
