@@ -33,6 +33,12 @@ constexpr u8 KBC_INPUT_FULL = 1u << 1, KBC_PULSE_RESET = 0xfe;
 // Intel's reset control register: bit 1 selects a hard reset, bit 2 performs it.
 constexpr u16 RESET_CONTROL = 0xcf9;
 
+// Real chipsets act on SLP_EN within microseconds, but an emulator may act on it asynchronously
+// (QEMU's q35 under TCG takes tens of milliseconds), so allow a generous nominal second before
+// calling it a failure.
+constexpr unsigned SLEEP_WAIT_US = 1000000;
+constexpr unsigned RESET_WAIT_US = 50000;
+
 u16 io_port(const AcpiGas& g) {
     if (g.space != AcpiGas::SPACE_IO || g.address == 0 || g.address > 0xffff) return 0;
     return static_cast<u16>(g.address);
@@ -95,11 +101,11 @@ void power_off() {
     if (s.pm1a_cnt) {
         if (s.pm1b_cnt) pm1_sleep(s.pm1b_cnt, s.slp_typb);
         pm1_sleep(s.pm1a_cnt, s.slp_typa);
-        io_delay_us(100000);
+        io_delay_us(SLEEP_WAIT_US);
         pv_err("ACPI S5 did not power off (PM1a_CNT %#x, SLP_TYP %u); halting\n", s.pm1a_cnt, s.slp_typa);
     } else if (s.sleep_control) {
         outb(s.sleep_control, static_cast<u8>(((s.slp_typa & 7u) << SLEEP_CTL_TYP_SHIFT) | SLEEP_CTL_EN));
-        io_delay_us(100000);
+        io_delay_us(SLEEP_WAIT_US);
         pv_err("ACPI S5 did not power off (sleep control %#x); halting\n", s.sleep_control);
     } else {
         pv_err("power-off impossible: %s; halting\n", s.no_off_reason);
@@ -112,18 +118,18 @@ void reboot() {
     const PowerState& s = g_power;
     if (s.reset_port) {
         outb(s.reset_port, s.reset_value);
-        io_delay_us(50000);
+        io_delay_us(RESET_WAIT_US);
     }
 
     // Bounded: on machines without an 8042 the status port floats to 0xff and never clears.
     for (unsigned i = 0; i < 100000 && (inb(KBC_STATUS) & KBC_INPUT_FULL); ++i) io_delay_us(1);
     outb(KBC_COMMAND, KBC_PULSE_RESET);
-    io_delay_us(50000);
+    io_delay_us(RESET_WAIT_US);
 
     outb(RESET_CONTROL, 0x02);
     io_delay_us(50);
     outb(RESET_CONTROL, 0x06);
-    io_delay_us(50000);
+    io_delay_us(RESET_WAIT_US);
 
     // Any exception with no IDT escalates to a triple fault, which resets the processor.
     struct [[gnu::packed]] {
