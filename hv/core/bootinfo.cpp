@@ -250,8 +250,8 @@ void Parser::mb1_memory_map(u32 length, u32 addr) {
             return;
         }
         if (size < mb::MMAP_ENTRY_MIN) {
-            diags_.add(Severity::error, "%s: memory map entry at offset %llu: size %u < %zu", proto_,
-                       static_cast<unsigned long long>(off), size, mb::MMAP_ENTRY_MIN);
+            diags_.add(Severity::error, "%s: memory map entry at offset %llu: size %u < %zu",
+                       proto_, static_cast<unsigned long long>(off), size, mb::MMAP_ENTRY_MIN);
             return;
         }
         if (size > left - 4) {
@@ -398,8 +398,9 @@ void Parser::mb2_memory_map(const u8* tag, usize size, usize off) {
     u32 entry_size = load_u32(tag + 8);
     u32 version = load_u32(tag + 12);
     if (entry_size < mb::MMAP_ENTRY_MIN) {
-        diags_.add(Severity::error, "%s: memory map tag at offset %zu: entry_size %u < %zu, ignored",
-                   proto_, off, entry_size, mb::MMAP_ENTRY_MIN);
+        diags_.add(Severity::error,
+                   "%s: memory map tag at offset %zu: entry_size %u < %zu, ignored", proto_, off,
+                   entry_size, mb::MMAP_ENTRY_MIN);
         return;
     }
     if (version != 0)

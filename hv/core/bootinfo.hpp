@@ -61,13 +61,13 @@ namespace multiboot2 {
 inline constexpr u32 BOOTLOADER_MAGIC = 0x36d76289;
 
 inline constexpr u32 TAG_END = 0;
-inline constexpr u32 TAG_CMDLINE = 1;           // string
-inline constexpr u32 TAG_LOADER_NAME = 2;       // string
-inline constexpr u32 TAG_MODULE = 3;            // u32 mod_start, u32 mod_end, string
-inline constexpr u32 TAG_BASIC_MEMINFO = 4;     // u32 mem_lower, u32 mem_upper (KiB)
-inline constexpr u32 TAG_MMAP = 6;              // u32 entry_size, u32 entry_version, entries
-inline constexpr u32 TAG_ACPI_OLD = 14;         // RSDP, ACPI 1.0 (20 bytes)
-inline constexpr u32 TAG_ACPI_NEW = 15;         // RSDP, ACPI 2.0+ (36 bytes)
+inline constexpr u32 TAG_CMDLINE = 1;        // string
+inline constexpr u32 TAG_LOADER_NAME = 2;    // string
+inline constexpr u32 TAG_MODULE = 3;         // u32 mod_start, u32 mod_end, string
+inline constexpr u32 TAG_BASIC_MEMINFO = 4;  // u32 mem_lower, u32 mem_upper (KiB)
+inline constexpr u32 TAG_MMAP = 6;           // u32 entry_size, u32 entry_version, entries
+inline constexpr u32 TAG_ACPI_OLD = 14;      // RSDP, ACPI 1.0 (20 bytes)
+inline constexpr u32 TAG_ACPI_NEW = 15;      // RSDP, ACPI 2.0+ (36 bytes)
 
 inline constexpr usize HEADER_SIZE = 8;      // total_size, reserved
 inline constexpr usize TAG_HEADER_SIZE = 8;  // type, size
@@ -89,8 +89,7 @@ struct BootModule {
 
 // One firmware memory-map (E820) range.  The types are the ones both Multiboot versions use.
 struct MemoryRange {
-    static constexpr u32 AVAILABLE = 1, RESERVED = 2, ACPI_RECLAIMABLE = 3, ACPI_NVS = 4,
-                         BAD = 5;
+    static constexpr u32 AVAILABLE = 1, RESERVED = 2, ACPI_RECLAIMABLE = 3, ACPI_NVS = 4, BAD = 5;
     u64 base = 0;
     u64 length = 0;
     u32 type = 0;

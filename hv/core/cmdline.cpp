@@ -161,7 +161,8 @@ bool parse_console(StrView v, BootOptions& out, Diagnostics& diags) {
         } else if (item.equals("pv") || item.equals("dbgp") || item.equals("ehci") ||
                    item.equals("xhci")) {
             // Valid for Xen, so not an error, but there is no such driver here.
-            diags.add(Severity::warning, "console: '%s' not supported, ignored", Quoted(item).c_str());
+            diags.add(Severity::warning, "console: '%s' not supported, ignored",
+                      Quoted(item).c_str());
         } else {
             return false;
         }
@@ -189,7 +190,9 @@ bool parse_loglevels(StrView v, LogLevels& out) {
     return true;
 }
 
-bool parse_loglvl(StrView v, BootOptions& out, Diagnostics&) { return parse_loglevels(v, out.loglvl); }
+bool parse_loglvl(StrView v, BootOptions& out, Diagnostics&) {
+    return parse_loglevels(v, out.loglvl);
+}
 bool parse_guest_loglvl(StrView v, BootOptions& out, Diagnostics&) {
     return parse_loglevels(v, out.guest_loglvl);
 }
@@ -283,7 +286,8 @@ constexpr OptionSpec OPTIONS[] = {
         TIMESTAMP_NAMES, static_cast<usize>(ConsoleTimestamps::date)),
     flag_option<&BootOptions::sync_console>("sync_console",
                                             "<boolean>: write console output synchronously"),
-    flag_option<&BootOptions::noreboot>("noreboot", "<boolean>: halt instead of rebooting on a crash"),
+    flag_option<&BootOptions::noreboot>("noreboot",
+                                        "<boolean>: halt instead of rebooting on a crash"),
     flag_option<&BootOptions::nosmp>("nosmp", "<boolean>: use the boot CPU only"),
     uint_option<&BootOptions::maxcpus>("maxcpus", "<integer>: bring up at most this many CPUs", 1),
     size_option<&BootOptions::availmem>("availmem", "<size>: use at most this much RAM (0: all)"),

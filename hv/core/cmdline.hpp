@@ -130,14 +130,15 @@ struct BootOptions {
     ConsoleSet console;
     SerialConfig com1{.io_base = 0x3f8, .irq = 4};
     SerialConfig com2{.io_base = 0x2f8, .irq = 3};
-    LogLevels loglvl{.lower = static_cast<u8>(LogLevel::info), .upper = static_cast<u8>(LogLevel::info)};
+    LogLevels loglvl{.lower = static_cast<u8>(LogLevel::info),
+                     .upper = static_cast<u8>(LogLevel::info)};
     LogLevels guest_loglvl{.lower = LogLevels::NONE, .upper = static_cast<u8>(LogLevel::warning)};
     ConsoleTimestamps console_timestamps = ConsoleTimestamps::none;
     bool sync_console = false;
     bool noreboot = false;
     bool nosmp = false;
     u32 maxcpus = std::numeric_limits<u32>::max();  // no limit
-    u64 availmem = 0;                                // clamp usable RAM to this; 0 = no limit
+    u64 availmem = 0;                               // clamp usable RAM to this; 0 = no limit
     Dom0Mem dom0_mem;
     Dom0Vcpus dom0_max_vcpus;
     // pvisor only: force the named fault at boot, to test the crash paths.
@@ -194,9 +195,7 @@ int parse_bool(StrView s);
 
 namespace option_detail {
 template <typename M> struct MemberOf;
-template <typename C, typename T> struct MemberOf<T C::*> {
-    using type = T;
-};
+template <typename C, typename T> struct MemberOf<T C::*> { using type = T; };
 template <auto M> using member_t = typename MemberOf<decltype(M)>::type;
 
 template <auto M> void store_number(BootOptions& o, u64 v) {
@@ -239,9 +238,8 @@ constexpr OptionSpec uint_option(const char* name, const char* help, u64 min = 0
     return s;
 }
 
-template <auto M>
-constexpr OptionSpec size_option(const char* name, const char* help, u64 min = 0,
-                                 u64 max = std::numeric_limits<u64>::max()) {
+template <auto M> constexpr OptionSpec size_option(const char* name, const char* help, u64 min = 0,
+                                                   u64 max = std::numeric_limits<u64>::max()) {
     static_assert(std::is_same_v<option_detail::member_t<M>, u64>);
     OptionSpec s = uint_option<M>(name, help, min, max);
     s.kind = OptionKind::size;
@@ -261,9 +259,9 @@ template <auto M> constexpr OptionSpec string_option(const char* name, const cha
 }
 
 // `names[i]` stores enumerator i; `bare` (an index, or none) is used when no value is given.
-template <auto M, usize N>
-constexpr OptionSpec choice_option(const char* name, const char* help, const char* const (&names)[N],
-                                   usize bare = ~usize{0}) {
+template <auto M, usize N> constexpr OptionSpec choice_option(const char* name, const char* help,
+                                                              const char* const (&names)[N],
+                                                              usize bare = ~usize{0}) {
     static_assert(std::is_enum_v<option_detail::member_t<M>>);
     OptionSpec s;
     s.name = name;

@@ -5,6 +5,7 @@
 #include <arch/cpu.hpp>
 #include <arch/percpu.hpp>
 #include <arch/smp.hpp>
+#include <arch/symbols.hpp>
 #include <arch/traps.hpp>
 
 #include "core/console.hpp"
@@ -32,18 +33,26 @@ void print_pf_error(u64 ec) {
 
 void set_irq_handler(u8 vector, IrqHandler h) { g_irq_handlers[vector] = h; }
 
+namespace {
+void print_frame(u64 addr) {
+    u64 off = 0;
+    if (const char* name = symbol_for(addr, &off)) printk("   [<%016lx>] %s+%#lx\n", addr, name, off);
+    else printk("   [<%016lx>]\n", addr);
+}
+}  // namespace
+
 void print_backtrace(u64 rbp, u64 rip) {
     // Only follow frames inside this CPU's stack block: a corrupt chain ends the walk instead of
     // faulting inside the fault handler.
     u64 block = reinterpret_cast<u64>(cpu_info()) + sizeof(CpuInfo) - STACK_BLOCK_SIZE;
     printk("Backtrace:\n");
-    printk("   [<%016lx>]\n", rip);
+    print_frame(rip);
     for (unsigned depth = 0; depth < 32; ++depth) {
         if (rbp < block || rbp + 16 > block + STACK_BLOCK_SIZE || (rbp & 7)) break;
         auto* fp = reinterpret_cast<const u64*>(rbp);
         u64 ret = fp[1];
         if (ret < IMAGE_VIRT_BASE) break;
-        printk("   [<%016lx>]\n", ret);
+        print_frame(ret);
         if (fp[0] <= rbp) break;  // frames must move up the stack
         rbp = fp[0];
     }
