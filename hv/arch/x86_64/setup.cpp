@@ -5,6 +5,7 @@
 #include <arch/layout.hpp>
 #include <arch/mm.hpp>
 #include <arch/paging.hpp>
+#include <arch/pic.hpp>
 #include <arch/power.hpp>
 #include <arch/serial.hpp>
 #include <arch/smp.hpp>
@@ -23,6 +24,7 @@ extern "C" {
 using InitFn = void (*)();
 extern InitFn __init_array_start[], __init_array_end[];
 extern char __bss_end[];
+extern pv::u64 boot_tsc;
 }
 
 namespace pv {
@@ -140,22 +142,35 @@ void run_selftest(const char* name) {
     }
 }
 
-volatile bool g_timer_fired = false;
-void on_timer(arch::TrapFrame&) { g_timer_fired = true; }
+void on_timer(arch::TrapFrame&) { arch::time::timer_interrupt(); }
 
-// Arms a 1 ms one-shot and sleeps until it fires: proves the timer and interrupt delivery.
+// Sleeps 1 ms on the local APIC timer: proves the timer and interrupt delivery work.
 void check_timer() {
     arch::set_irq_handler(arch::VEC_TIMER, on_timer);
     u64 start = arch::rdtsc();
-    arch::apic::timer_arm_ns(1'000'000);
-    arch::irq_enable();
-    u64 limit = start + arch::time::ns_to_tsc(1'000'000'000);
-    while (!g_timer_fired && arch::rdtsc() < limit) arch::halt();
-    arch::irq_disable();
-    if (!g_timer_fired) panic("the local APIC timer never fired");
+    arch::time::sleep_ns(1'000'000);
     pv_info("APIC timer (%s): 1 ms one-shot fired after %lu us\n",
             arch::apic::tsc_deadline_mode() ? "TSC deadline" : "one-shot",
             arch::time::tsc_to_ns(arch::rdtsc() - start) / 1000);
+}
+
+// Boot-phase timestamps at loglvl=debug: where the time to "ready" goes.  The TSC is only
+// calibrated midway; earlier phases are reported once it is.
+u64 g_phase_tsc[16];
+const char* g_phase_name[16];
+unsigned g_phases = 0;
+void phase(const char* name) {
+    if (g_phases < array_size(g_phase_tsc)) {
+        g_phase_tsc[g_phases] = arch::rdtsc();
+        g_phase_name[g_phases++] = name;
+    }
+}
+void print_phases() {
+    u64 prev = boot_tsc;
+    for (unsigned i = 0; i < g_phases; ++i) {
+        pv_debug("boot phase %-24s %6lu us\n", g_phase_name[i], arch::time::tsc_to_ns(g_phase_tsc[i] - prev) / 1000);
+        prev = g_phase_tsc[i];
+    }
 }
 
 [[noreturn]] void nothing_to_run() {
@@ -173,6 +188,7 @@ void check_timer() {
 
 extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     using namespace pv;
+    arch::pic::disable();
     for (InitFn* f = __init_array_start; f != __init_array_end; ++f) (*f)();
     auto& com1 = arch::com_port(0);
     com1.init(115200);
@@ -195,18 +211,23 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     printk("Command line: %.*s\n", static_cast<int>(cmdline.len), cmdline.ptr);
     print_diagnostics(g_diags);
 
+    phase("console, command line");
     build_memory_map();
     print_memory_map();
     arch::mm::init_paging(g_memmap);
+    phase("page tables");
     auto wx = arch::paging::hv_tables().check_wx();
     if (wx.violations)
         panic("W^X: %lu mappings writable and executable, first at %#lx", wx.violations, wx.first_bad_va);
     arch::mm::init_allocators(g_memmap);
+    phase("frame allocator, heap");
 
     arch::smp::set_boot_page_tables(boot_cr3);
     arch::apic::init_bsp();
     arch::smp::init_bsp();
+    phase("APIC, CPU tables");
     if (!arch::time::calibrate_tsc()) panic("cannot calibrate the TSC against the PIT");
+    phase("TSC calibration");
     pv_info("TSC: %lu.%03lu MHz\n", arch::time::tsc_khz() / 1000, arch::time::tsc_khz() % 1000);
 
     WindowPhys direct(arch::DIRECTMAP_VIRT_START, align_up(max(g_memmap.max_ram_addr(), 4 * GiB), 2 * MiB));
@@ -221,12 +242,15 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     for (usize i = 0; i < g_acpi.ioapic_count && i < arch::apic::MAX_IOAPICS; ++i)
         arch::apic::ioapic_init(static_cast<unsigned>(i), g_acpi.ioapics[i].address, g_acpi.ioapics[i].gsi_base);
 
+    phase("ACPI, I/O APIC");
     arch::apic::timer_calibrate();
     arch::apic::timer_init_cpu();
     check_timer();
+    phase("APIC timer");
 
     unsigned limit = g_options.nosmp ? 1 : static_cast<unsigned>(min<u64>(g_options.maxcpus, arch::MAX_CPUS));
     unsigned cpus = arch::smp::start_aps(g_acpi, limit);
+    phase("AP start-up");
     printk("Brought up %u CPUs\n", cpus);
     if (cpus > 1) {
         unsigned answered = arch::smp::ping_all();
@@ -237,6 +261,8 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     printk("W^X: checked %lu mappings, none writable and executable\n",
            arch::paging::hv_tables().check_wx().mappings);
 
+    phase("IPI, W^X check");
+    print_phases();
     auto fp = arch::mm::footprint();
     u64 ready_ns = arch::time::since_boot_ns();
     u64 total = fp.image_bytes + fp.pagetable_bytes + fp.frametable_bytes + fp.heap_bytes;

@@ -148,8 +148,7 @@ unsigned start_aps(const AcpiInfo& acpi, unsigned limit) {
         time::udelay(100);
         for (unsigned attempt = 0; attempt < 2 && !c.online; ++attempt) {
             apic::send_startup(a.apic_id, static_cast<u8>(TRAMPOLINE_PHYS >> 12));
-            u64 deadline = time::since_boot_ns() + (attempt ? 100'000'000 : 10'000'000);
-            while (!c.online && time::since_boot_ns() < deadline) cpu_relax();
+            time::wait_for([&c] { return c.online; }, attempt ? 100'000'000 : 10'000'000);
         }
         if (!c.online) {
             pv_err("CPU %u (APIC id %u) did not start\n", next_id, a.apic_id);
@@ -166,13 +165,13 @@ unsigned ping_all() {
     u64 before[MAX_CPUS];
     for (unsigned i = 0; i < n; ++i) before[i] = g_cpus[i].ipi_calls;
     apic::send_ipi_all_but_self(VEC_IPI_CALL);
-    unsigned answered = 0;
-    u64 deadline = time::since_boot_ns() + 100'000'000;
-    for (unsigned i = 1; i < n; ++i) {
-        while (g_cpus[i].ipi_calls == before[i] && time::since_boot_ns() < deadline) cpu_relax();
-        if (g_cpus[i].ipi_calls != before[i]) ++answered;
-    }
-    return answered;
+    auto count = [&] {
+        unsigned answered = 0;
+        for (unsigned i = 1; i < n; ++i) answered += g_cpus[i].ipi_calls != before[i];
+        return answered;
+    };
+    time::wait_for([&] { return count() == n - 1; }, 100'000'000);
+    return count();
 }
 
 }  // namespace smp

@@ -1,4 +1,6 @@
 #include <arch/cpu.hpp>
+#include <arch/apic.hpp>
+#include <arch/percpu.hpp>
 #include <arch/time.hpp>
 
 extern "C" pv::u64 boot_tsc;
@@ -43,6 +45,22 @@ u64 tsc_to_ns(u64 ticks) {
 u64 ns_to_tsc(u64 ns) { return static_cast<u64>(static_cast<unsigned __int128>(ns) * g_tsc_khz / 1000000); }
 
 u64 since_boot_ns() { return tsc_to_ns(rdtsc() - boot_tsc); }
+
+namespace {
+volatile bool g_timer_fired[MAX_CPUS];
+}
+
+void timer_interrupt() { g_timer_fired[this_cpu_id()] = true; }
+
+void sleep_ns(u64 ns) {
+    unsigned cpu = this_cpu_id();
+    unsigned long flags = irq_save();
+    g_timer_fired[cpu] = false;
+    apic::timer_arm_ns(ns);
+    // sti;hlt is atomic with respect to interrupts (the STI shadow): no wake-up is lost.
+    while (!g_timer_fired[cpu]) asm volatile("sti; hlt; cli" : : : "memory");
+    irq_restore(flags);
+}
 
 void udelay(u64 us) {
     u64 end = rdtsc() + ns_to_tsc(us * 1000);
