@@ -121,10 +121,7 @@ usize read_ring(char* buf, usize size) {
     return n;
 }
 
-void force_unlock() {
-    auto& s = state();
-    if (s.lock.is_locked()) s.lock.unlock();
-}
+void force_unlock() { state().lock.force_release(); }
 
 }  // namespace console
 

@@ -92,10 +92,7 @@ uptr addr_of(const void* p) { return reinterpret_cast<uptr>(p); }
 
 }  // namespace
 
-void Heap::init(PageSource& source) {
-    SpinGuard guard(lock_);
-    source_ = &source;
-}
+void Heap::init(PageSource& source) { source_.store(&source, std::memory_order_release); }
 
 u32 Heap::slab_magic(const Slab* s) const {
     // Mixing in the page and the heap makes a stray copy of a header, or another heap's slab, fail
@@ -104,73 +101,107 @@ u32 Heap::slab_magic(const Slab* s) const {
     return SLAB_MAGIC ^ static_cast<u32>(mix) ^ static_cast<u32>(mix >> 32);
 }
 
+// Acquire pairs with init()'s release: a CPU that sees the source sees it constructed.
+PageSource* Heap::source() const { return source_.load(std::memory_order_acquire); }
+
 void* Heap::alloc(usize size, usize align) {
     if (align & (align - 1)) return nullptr;
     align = max(align, MIN_ALIGN);
     if (size == 0) size = 1;
-    SpinGuard guard(lock_);
-    if (!source_) return nullptr;
+    if (!source()) return nullptr;
     for (usize i = 0; i < NR_CLASSES; ++i)
-        if (kClasses.c[i].size >= size && kClasses.c[i].align >= align) return alloc_small_locked(i);
-    return alloc_large_locked(size, align);
+        if (kClasses.c[i].size >= size && kClasses.c[i].align >= align) return alloc_small(i);
+    return alloc_large(size, align);
 }
 
-void* Heap::alloc_small_locked(usize cls) {
-    const ClassInfo& ci = kClasses.c[cls];
-    Slab* s = partial_[cls].front();
-    if (!s) {
-        void* page = source_->alloc_pages(0);
-        if (!page) return nullptr;
-        if (!is_aligned(addr_of(page), PAGE_SIZE)) {
-            source_->free_pages(page, 0);
-            return nullptr;
-        }
-        s = new (page) Slab();
-        s->magic = slab_magic(s);
-        s->cls = static_cast<u16>(cls);
-        s->in_use = 0;
-        s->free = nullptr;
-        // Chain from the top down so allocation proceeds in address order.
-        auto* base = static_cast<u8*>(page);
-        for (usize k = ci.count; k-- > 0;) {
-            auto* o = reinterpret_cast<FreeObject*>(base + ci.first + k * ci.size);
-            o->next = s->free;
-            o->poison = FREE_POISON;
-            s->free = o;
-        }
-        partial_[cls].push_front(*s);
-        ++pages_held_;
+void* Heap::alloc_small(usize cls) {
+    {
+        SpinGuard guard(lock_);
+        if (Slab* s = partial_[cls].front()) return take_object_locked(s);
     }
+    PageSource* src = source();
+    void* page = src->alloc_pages(0);
+    if (!page) return nullptr;
+    if (!is_aligned(addr_of(page), PAGE_SIZE)) {
+        src->free_pages(page, 0);
+        return nullptr;
+    }
+
+    // Build the slab before publishing it.  Another CPU may have added a slab of this class
+    // meanwhile; both stay, and the emptier one goes back when it drains.
+    const ClassInfo& ci = kClasses.c[cls];
+    auto* s = new (page) Slab();
+    s->magic = slab_magic(s);
+    s->cls = static_cast<u16>(cls);
+    s->in_use = 0;
+    s->free = nullptr;
+    // Chain from the top down so allocation proceeds in address order.
+    auto* base = static_cast<u8*>(page);
+    for (usize k = ci.count; k-- > 0;) {
+        auto* o = reinterpret_cast<FreeObject*>(base + ci.first + k * ci.size);
+        o->next = s->free;
+        o->poison = FREE_POISON;
+        s->free = o;
+    }
+    SpinGuard guard(lock_);
+    partial_[cls].push_front(*s);
+    ++pages_held_;
+    return take_object_locked(s);
+}
+
+void* Heap::take_object_locked(Slab* s) {
     FreeObject* o = s->free;
     s->free = o->next;
     o->poison = 0;
     ++s->in_use;
     if (!s->free) SlabList::remove(*s);
-    bytes_in_use_ += ci.size;
+    bytes_in_use_ += kClasses.c[s->cls].size;
     ++live_;
     return o;
 }
 
-void* Heap::alloc_large_locked(usize size, usize align) {
+Heap::Slab* Heap::release_object_locked(Slab* s, FreeObject* o) {
+    bool was_full = !s->free;
+    o->next = s->free;
+    o->poison = FREE_POISON;
+    s->free = o;
+    --s->in_use;
+    bytes_in_use_ -= kClasses.c[s->cls].size;
+    --live_;
+    if (s->in_use == 0) {
+        if (!was_full) SlabList::remove(*s);
+        // A stale pointer into this page must not pass for a slab object later.
+        s->magic = 0;
+        --pages_held_;
+        return s;
+    }
+    if (was_full) partial_[s->cls].push_front(*s);
+    return nullptr;
+}
+
+void* Heap::alloc_large(usize size, usize align) {
     usize pages = size / PAGE_SIZE + (size % PAGE_SIZE != 0);
     unsigned order = 0;
-    while (order <= MAX_LARGE_ORDER && ((usize{1} << order) < pages || (PAGE_SIZE << order) < align)) ++order;
+    while (order <= MAX_LARGE_ORDER && ((usize{1} << order) < pages || (PAGE_SIZE << order) < align))
+        ++order;
     if (order > MAX_LARGE_ORDER) return nullptr;
 
     // The record first: if even that fails, no pages need giving back.
-    auto* rec = static_cast<LargeBlock*>(alloc_small_locked(LARGE_RECORD_CLASS));
-    if (!rec) return nullptr;
-    void* p = source_->alloc_pages(order);
+    void* obj = alloc_small(LARGE_RECORD_CLASS);
+    if (!obj) return nullptr;
+    PageSource* src = source();
+    void* p = src->alloc_pages(order);
     if (!p || !is_aligned(addr_of(p), PAGE_SIZE << order)) {
-        if (p) source_->free_pages(p, order);
-        free_small_locked(slab_of(rec), LARGE_RECORD_CLASS, reinterpret_cast<FreeObject*>(rec));
+        if (p) src->free_pages(p, order);
+        free_object(obj);
         return nullptr;
     }
-    new (rec) LargeBlock();
+    auto* rec = new (obj) LargeBlock();
     rec->addr = addr_of(p);
     rec->order = order;
+    SpinGuard guard(lock_);
     large_[bucket_of(rec->addr)].push_front(*rec);
-    // The record is bookkeeping, not the caller's allocation.
+    ++large_blocks_;
     bytes_in_use_ += PAGE_SIZE << order;
     pages_held_ += usize{1} << order;
     return p;
@@ -191,70 +222,73 @@ Heap::Slab* Heap::slab_of(const void* p) const {
     if (s->magic != slab_magic(s) || s->cls >= NR_CLASSES) return nullptr;
     const ClassInfo& ci = kClasses.c[s->cls];
     uptr off = a - addr_of(s);
-    if (off < ci.first || (off - ci.first) % ci.size || (off - ci.first) / ci.size >= ci.count) return nullptr;
+    if (off < ci.first) return nullptr;
+    off -= ci.first;
+    if (off % ci.size || off / ci.size >= ci.count) return nullptr;
     return s;
 }
 
 void Heap::free(void* p) {
     if (!p) return;
-    SpinGuard guard(lock_);
     if (is_aligned(addr_of(p), uptr{PAGE_SIZE})) {
-        free_large_locked(p);
+        free_large(p);
         return;
     }
-    Slab* s = slab_of(p);
-    if (!s) {
-        ++invalid_frees_;
-        return;
-    }
-    auto* o = static_cast<FreeObject*>(p);
-    if (o->poison == FREE_POISON) {
-        // Most likely a double free, but live data may hold the poison value: only the free list
-        // can tell.  It is short (at most a page's worth of objects).
-        for (FreeObject* f = s->free; f; f = f->next) {
-            if (f == o) {
-                ++double_frees_;
-                return;
+    Slab* empty = nullptr;
+    {
+        SpinGuard guard(lock_);
+        Slab* s = slab_of(p);
+        if (!s) {
+            ++invalid_frees_;
+            return;
+        }
+        auto* o = static_cast<FreeObject*>(p);
+        if (o->poison == FREE_POISON) {
+            // Most likely a double free, but live data may hold the poison value: only the free
+            // list can tell.  It is short (at most a page's worth of objects).
+            for (FreeObject* f = s->free; f; f = f->next) {
+                if (f == o) {
+                    ++double_frees_;
+                    return;
+                }
             }
         }
+        empty = release_object_locked(s, o);
     }
-    free_small_locked(s, s->cls, o);
+    if (empty) source()->free_pages(empty, 0);
 }
 
-void Heap::free_small_locked(Slab* s, usize cls, FreeObject* o) {
-    const ClassInfo& ci = kClasses.c[cls];
-    bool was_full = !s->free;
-    o->next = s->free;
-    o->poison = FREE_POISON;
-    s->free = o;
-    --s->in_use;
-    bytes_in_use_ -= ci.size;
-    --live_;
-    if (s->in_use == 0) {
-        if (!was_full) SlabList::remove(*s);
-        // A stale pointer into this page must not pass for a slab object later.
-        s->magic = 0;
-        source_->free_pages(s, 0);
-        --pages_held_;
-    } else if (was_full) {
-        partial_[cls].push_front(*s);
+// Frees a heap-internal object (a large block's record), which is known to be valid.
+void Heap::free_object(void* p) {
+    Slab* empty;
+    {
+        SpinGuard guard(lock_);
+        empty = release_object_locked(slab_of(p), static_cast<FreeObject*>(p));
     }
+    if (empty) source()->free_pages(empty, 0);
 }
 
-void Heap::free_large_locked(void* p) {
-    LargeBlock* rec = find_large(p);
-    if (!rec) {
-        // Never allocated here, or already freed: the record is gone either way.
-        ++invalid_frees_;
-        return;
+void Heap::free_large(void* p) {
+    unsigned order;
+    Slab* empty;
+    {
+        SpinGuard guard(lock_);
+        LargeBlock* rec = find_large(p);
+        if (!rec) {
+            // Never allocated here, or already freed: the record is gone either way.
+            ++invalid_frees_;
+            return;
+        }
+        order = rec->order;
+        LargeList::remove(*rec);
+        --large_blocks_;
+        bytes_in_use_ -= PAGE_SIZE << order;
+        pages_held_ -= usize{1} << order;
+        empty = release_object_locked(slab_of(rec), reinterpret_cast<FreeObject*>(rec));
     }
-    unsigned order = rec->order;
-    LargeList::remove(*rec);
-    source_->free_pages(p, order);
-    bytes_in_use_ -= PAGE_SIZE << order;
-    pages_held_ -= usize{1} << order;
-    Slab* s = slab_of(rec);
-    free_small_locked(s, s->cls, reinterpret_cast<FreeObject*>(rec));
+    PageSource* src = source();
+    src->free_pages(p, order);
+    if (empty) src->free_pages(empty, 0);
 }
 
 usize Heap::usable_size(const void* p) const {
@@ -273,7 +307,10 @@ usize Heap::usable_size(const void* p) const {
 
 HeapStats Heap::stats() const {
     SpinGuard guard(lock_);
-    return HeapStats{bytes_in_use_, pages_held_, live_, invalid_frees_, double_frees_};
+    // A large block's record is an object of the heap like any other, and it counts once in live_
+    // for the block; but the caller's bytes are the block's alone.
+    usize records = large_blocks_ * kClasses.c[LARGE_RECORD_CLASS].size;
+    return HeapStats{bytes_in_use_ - records, pages_held_, live_, invalid_frees_, double_frees_};
 }
 
 Heap& hv_heap() {

@@ -14,7 +14,11 @@
 // says "free" is looked up on its slab's free list, which makes double-free detection exact.
 // Rejected pointers change nothing and are counted.  A pointer into a slab already given back
 // to the page source cannot be checked: the page may now belong to someone else.
+//
+// One lock covers the heap; the page source is called outside it (as Xen's xmem_pool drops its
+// lock around get_mem), so a slow page allocation never holds up frees on other CPUs.
 #pragma once
+#include <atomic>
 #include <new>
 #include <utility>
 
@@ -87,21 +91,26 @@ private:
     static constexpr usize NR_LARGE_BUCKETS = 64;
     static usize bucket_of(uptr a) { return static_cast<usize>(a >> PAGE_SHIFT) % NR_LARGE_BUCKETS; }
 
-    void* alloc_small_locked(usize cls);
-    void free_small_locked(Slab* s, usize cls, FreeObject* o);
-    void* alloc_large_locked(usize size, usize align);
-    void free_large_locked(void* p);
+    PageSource* source() const;
+    void* alloc_small(usize cls);
+    void* take_object_locked(Slab* s);
+    // Returns the slab when it became empty and must be given back, unlinked and unmarked.
+    Slab* release_object_locked(Slab* s, FreeObject* o);
+    void* alloc_large(usize size, usize align);
+    void free_large(void* p);
+    void free_object(void* p);
     Slab* slab_of(const void* p) const;  // nullptr when p is not an object of a live slab
     LargeBlock* find_large(const void* p) const;
     u32 slab_magic(const Slab* s) const;
 
     mutable Spinlock lock_;
-    PageSource* source_ = nullptr;
+    std::atomic<PageSource*> source_{nullptr};
     SlabList partial_[NR_CLASSES];  // slabs with at least one free object
     LargeList large_[NR_LARGE_BUCKETS];
     usize bytes_in_use_ = 0;
     usize pages_held_ = 0;
     usize live_ = 0;
+    usize large_blocks_ = 0;
     u64 invalid_frees_ = 0;
     u64 double_frees_ = 0;
 };

@@ -78,13 +78,15 @@ void emit_number(Writer& w, const Spec& sp, u64 v, bool negative, unsigned base,
         prefix[plen++] = '+';
     else if (sp.space)
         prefix[plen++] = ' ';
+    usize zeros = sp.precision > static_cast<int>(n) ? static_cast<usize>(sp.precision) - n : 0;
     if ((sp.alt && base == 16 && n && !(n == 1 && body[0] == '0')) || is_pointer) {
         prefix[plen++] = '0';
         prefix[plen++] = upper ? 'X' : 'x';
-    } else if (sp.alt && base == 8 && body[0] != '0') {
+    } else if (sp.alt && base == 8 && zeros == 0 && (n == 0 || body[0] != '0')) {
+        // '#' with 'o' raises the precision just enough to start with a 0 (C11 7.21.6.1): no
+        // extra 0 when precision padding already gives one; "0" for a value 0 with precision 0.
         prefix[plen++] = '0';
     }
-    usize zeros = sp.precision > static_cast<int>(n) ? static_cast<usize>(sp.precision) - n : 0;
     emit_padded(w, sp, prefix, plen, body, n, zeros);
 }
 

@@ -32,6 +32,14 @@ public:
         serving_.store(static_cast<u16>(serving_.load(std::memory_order_relaxed) + 1),
                        std::memory_order_release);
     }
+    // Panic only: make the lock free whatever state the stopped CPUs left it in, as Xen's
+    // console_force_unlock re-initialises its lock.  A plain unlock() would hand the lock to the
+    // next queued ticket, and if that CPU was stopped while waiting the caller's lock() would
+    // then wait forever.  Stopped holders and waiters must never run again: their unlock() or
+    // stale ticket would corrupt the lock.
+    void force_release() {
+        serving_.store(next_.load(std::memory_order_relaxed), std::memory_order_release);
+    }
     bool is_locked() const {
         return next_.load(std::memory_order_relaxed) != serving_.load(std::memory_order_relaxed);
     }

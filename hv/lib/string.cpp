@@ -99,7 +99,12 @@ static usize parse_prefix(StrView s, u64* out) {
         if (d >= static_cast<int>(base)) break;
         if (mul_overflows(v, u64{base}, &v) || add_overflows(v, static_cast<u64>(d), &v)) return 0;
     }
-    if (i == start && !(base == 8 && i == 1)) return 0;  // "0" alone is a valid octal zero
+    if (i == start) {
+        if (start == 0) return 0;  // no digits at all
+        // A prefix with no digit after it: as strtoull, only the leading "0" is the number ("0x"
+        // is zero followed by 'x'), so parse_size reads "0b" as zero bytes, as Xen does.
+        i = 1;
+    }
     *out = v;
     return i;
 }

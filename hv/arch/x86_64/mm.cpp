@@ -68,12 +68,12 @@ void map_hv_pages(u64 va, u64 pa, u64 npages, u64 flags) {
     must(paging::hv_tables().map(va, pa, npages * PAGE_SIZE, flags), "hypervisor pages");
 }
 
-void init_paging(MemoryMap& map) {
+void init_paging(MemoryMap& map, u64 ram_end) {
     static BootAllocator boot_alloc(map);
     g_boot_alloc = &boot_alloc;
     paging::set_table_window(IMAGE_VIRT_BASE);
 
-    u64 max_ram = map.max_ram_addr();
+    u64 max_ram = ram_end;
     auto& pt = paging::hv_tables();
     u64 root = alloc_pt_page();
     if (!root) panic("no memory for the page tables");

@@ -58,6 +58,7 @@ BootInfo g_bootinfo;
 BootOptions g_options;
 Diagnostics g_diags;
 MemoryMap g_memmap;
+u64 g_ram_end = 0;  // top of RAM before any reservation
 AcpiInfo g_acpi;
 
 void print_diagnostics(Diagnostics& d) {
@@ -90,6 +91,7 @@ void build_memory_map() {
         (void)g_memmap.add(1 * MiB, 1 * MiB + u64{bi.mem_upper_kib} * KiB, MemType::ram);
     }
     if (!g_memmap.total_ram()) panic("the boot loader gave no memory map");
+    g_ram_end = g_memmap.max_ram_addr();
     if (g_options.availmem) (void)g_memmap.reserve(g_options.availmem, ~u64{0});
 
     // What the allocators must never hand out: real-mode memory (BIOS data, the AP
@@ -215,7 +217,7 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     phase("console, command line");
     build_memory_map();
     print_memory_map();
-    arch::mm::init_paging(g_memmap);
+    arch::mm::init_paging(g_memmap, g_ram_end);
     phase("page tables");
     auto wx = arch::paging::hv_tables().check_wx();
     if (wx.violations)
@@ -231,7 +233,7 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     phase("TSC calibration");
     pv_info("TSC: %lu.%03lu MHz\n", arch::time::tsc_khz() / 1000, arch::time::tsc_khz() % 1000);
 
-    WindowPhys direct(arch::DIRECTMAP_VIRT_START, align_up(max(g_memmap.max_ram_addr(), 4 * GiB), 2 * MiB));
+    WindowPhys direct(arch::DIRECTMAP_VIRT_START, align_up(max(g_ram_end, 4 * GiB), 2 * MiB));
     AcpiDiagnostics acpi_diags;
     if (auto r = acpi_parse(direct, g_bootinfo.rsdp_len ? g_bootinfo.rsdp : nullptr, g_bootinfo.rsdp_len,
                             g_acpi, acpi_diags);

@@ -8,8 +8,9 @@
 namespace pv::arch::mm {
 
 // Builds the final page tables from the boot allocator's memory and switches to them.  The map
-// must already have the image, boot modules and low memory reserved.
-void init_paging(MemoryMap& map);
+// must already have the image, boot modules and low memory reserved; ram_end is the top of RAM
+// as the firmware reported it, before those reservations (the frame table covers all of it).
+void init_paging(MemoryMap& map, u64 ram_end);
 // Hands every remaining RAM page to the frame allocator and starts the heap.
 void init_allocators(MemoryMap& map);
 
