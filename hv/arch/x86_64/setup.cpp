@@ -177,7 +177,6 @@ void print_phases() {
 }
 
 [[noreturn]] void nothing_to_run() {
-    printk("No domain 0 kernel given: nothing to run\n");
     if (g_noreboot) {
         printk("Halting ('noreboot' specified)\n");
         arch_halt_system(false);
@@ -275,10 +274,16 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
             fp.image_bytes / KiB, fp.pagetable_bytes / KiB, fp.frametable_bytes / KiB, fp.heap_bytes / KiB,
             fp.free_ram / MiB, fp.total_ram / MiB);
 
-    if (g_bootinfo.module_count == 0) nothing_to_run();
-    ModuleArgs k = parse_module_args(StrView(g_bootinfo.modules[0].cmdline));
-    printk("Domain 0 kernel: %.*s (%lu KiB)\n", static_cast<int>(k.file.len), k.file.ptr,
-           g_bootinfo.modules[0].size() / KiB);
-    printk("Domain building is not implemented yet\n");
+    for (usize i = 0; i < g_bootinfo.module_count; ++i) {
+        const BootModule& m = g_bootinfo.modules[i];
+        pv_info("Module %zu: %#lx-%#lx (%lu KiB) '%s'\n", i, m.start, m.end, m.size() / KiB, m.cmdline);
+    }
+    if (g_bootinfo.module_count == 0) {
+        printk("No domain 0 kernel given: nothing to run\n");
+    } else {
+        ModuleArgs k = parse_module_args(StrView(g_bootinfo.modules[0].cmdline));
+        printk("Domain 0 kernel %.*s: building PV domains is not implemented yet: nothing to run\n",
+               static_cast<int>(k.file.len), k.file.ptr);
+    }
     nothing_to_run();
 }
