@@ -93,6 +93,11 @@ void power_init(const AcpiInfo& info) {
                     f.reset_reg.space, f.reset_reg.address);
     }
     g_power = s;
+    if (s.pm1a_cnt) pv_info("power-off: ACPI S5 through PM1a_CNT %#x (SLP_TYP %u)\n", s.pm1a_cnt, s.slp_typa);
+    else if (s.sleep_control) pv_info("power-off: ACPI S5 through sleep control %#x\n", s.sleep_control);
+    else pv_warn("power-off unavailable: %s\n", s.no_off_reason);
+    if (s.reset_port) pv_info("reset: ACPI reset register, I/O port %#x <- %#x\n", s.reset_port, s.reset_value);
+    else pv_info("reset: legacy (8042, port 0xcf9, triple fault)\n");
 }
 
 void power_off() {
