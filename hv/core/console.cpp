@@ -81,6 +81,7 @@ void set_level(LogLevel lvl) {
     state().level = lvl;
     state().none = false;
 }
+void set_none() { state().none = true; }
 LogLevel level() { return state().level; }
 void set_silent(bool silent) { state().silent = silent; }
 

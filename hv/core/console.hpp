@@ -24,6 +24,8 @@ namespace console {
 void add_driver(ConsoleDriver& d);
 // Messages above this level are dropped (Xen's loglvl=; default "warning" in Xen, "info" here).
 void set_level(LogLevel lvl);
+// loglvl=none: no leveled message at all (printk and the panic path still print).
+void set_none();
 LogLevel level();
 // Parses a Xen loglvl value: none, error, warning, info, debug, all.
 bool parse_level(const char* s, usize n, LogLevel* out, bool* none);

@@ -138,8 +138,8 @@ usize vformat(Sink& sink, const char* fmt, va_list ap) {
         } else if (*fmt == 'l') {
             length = 1;
             if (*++fmt == 'l') { length = 2; ++fmt; }
-        } else if (*fmt == 'z') {
-            length = 3;
+        } else if (*fmt == 'z' || *fmt == 'j' || *fmt == 't') {
+            length = 3;  // size_t, intmax_t and ptrdiff_t are all 64-bit here
             ++fmt;
         }
 

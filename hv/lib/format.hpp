@@ -1,5 +1,5 @@
 // printf-style formatting into a sink, checked by the compiler (-Wformat).
-// Conversions: d i u x X o p s c %, length modifiers hh h l ll z, flags '-' '0' '+' ' ' '#',
+// Conversions: d i u x X o p s c %, length modifiers hh h l ll z j t, flags '-' '0' '+' ' ' '#',
 // width and precision (also as '*').  No floating point: the hypervisor has none.
 #pragma once
 #include <stdarg.h>

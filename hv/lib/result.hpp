@@ -21,6 +21,10 @@ struct Err {
 };
 constexpr Err error(Errno e) { return Err{e}; }
 
+// GCC's -Wmaybe-uninitialized cannot see that value_ is only touched while ok_ is set (the same
+// false positive libstdc++ silences for std::optional), so it is off for this class only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 template <typename T> class [[nodiscard]] Result {
 public:
     Result(const T& v) : ok_(true) { new (&value_) T(v); }             // NOLINT: implicit
@@ -28,6 +32,9 @@ public:
     Result(Err e) : ok_(false), err_(e.code) {}                        // NOLINT: implicit
     Result(const Result& o) : ok_(o.ok_), err_(o.err_) {
         if (ok_) new (&value_) T(o.value_);
+    }
+    Result(Result&& o) : ok_(o.ok_), err_(o.err_) {
+        if (ok_) new (&value_) T(std::move(o.value_));
     }
     Result& operator=(const Result&) = delete;
     ~Result() {
@@ -55,6 +62,7 @@ private:
         T value_;
     };
 };
+#pragma GCC diagnostic pop
 
 template <> class [[nodiscard]] Result<void> {
 public:

@@ -49,3 +49,10 @@ TEST(Format, TruncatesAndCounts) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Format, IntmaxAndPtrdiff) {
+    EXPECT_EQ(fmt("%jd %td %ju", static_cast<intmax_t>(-5), static_cast<ptrdiff_t>(7), static_cast<uintmax_t>(9)),
+              "-5 7 9");
+}
+}  // namespace

@@ -69,7 +69,7 @@ void print_diagnostics(Diagnostics& d) {
 
 void apply_console_options(const BootOptions& o) {
     // pvisor does not rate-limit: everything up to Xen's rate-limited (upper) level is printed.
-    if (o.loglvl.upper == LogLevels::NONE) console::set_level(LogLevel::error);
+    if (o.loglvl.upper == LogLevels::NONE) console::set_none();
     else console::set_level(static_cast<LogLevel>(o.loglvl.upper));
     g_noreboot = o.noreboot;
     if (o.com1.given && o.com1.baud != SerialConfig::BAUD_AUTO) arch::com_port(0).init(o.com1.baud);
