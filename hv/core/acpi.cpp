@@ -308,38 +308,38 @@ struct Table {
 
 // Maps and validates the table at pa: accessible, long enough for its header, not absurdly long,
 // checksum zero, and (when expected is given) the right signature.
-bool load_table(const PhysMemory& mem, u64 pa, const char* expected, AcpiDiagnostics& diag, Table* out) {
+bool load_table(const PhysMemory& mem, u64 pa, const char* expected, Diagnostics& diag, Table* out) {
     const void* h = mem.map(pa, sizeof(RawHeader));
     if (!h) {
-        diag.add("table at %#lx: header not accessible", pa);
+        diag.warn("table at %#lx: header not accessible", pa);
         return false;
     }
     RawHeader hdr;
     mem_copy(&hdr, h, sizeof hdr);
     Sig sig = sig_of(hdr);
     if (expected && !sig_is(hdr, expected)) {
-        diag.add("table at %#lx: signature '%s', expected '%s'", pa, sig.s, expected);
+        diag.warn("table at %#lx: signature '%s', expected '%s'", pa, sig.s, expected);
         return false;
     }
     u32 len = hdr.length;
     if (len < sizeof(RawHeader) || len > MAX_TABLE_LEN) {
-        diag.add("%s at %#lx: bad length %u; skipped", sig.s, pa, len);
+        diag.warn("%s at %#lx: bad length %u; skipped", sig.s, pa, len);
         return false;
     }
     const void* whole = mem.map(pa, len);
     if (!whole) {
-        diag.add("%s at %#lx: length %u runs past accessible memory; skipped", sig.s, pa, len);
+        diag.warn("%s at %#lx: length %u runs past accessible memory; skipped", sig.s, pa, len);
         return false;
     }
     const auto* bytes = static_cast<const u8*>(whole);
     if (checksum(bytes, len) != 0) {
-        diag.add("%s at %#lx: bad checksum; skipped", sig.s, pa);
+        diag.warn("%s at %#lx: bad checksum; skipped", sig.s, pa);
         return false;
     }
     // Re-read the header from the checksummed copy; the length stays the one that was mapped.
     mem_copy(&hdr, bytes, sizeof hdr);
     if (expected && !sig_is(hdr, expected)) {
-        diag.add("table at %#lx changed while being read; skipped", pa);
+        diag.warn("table at %#lx changed while being read; skipped", pa);
         return false;
     }
     out->address = pa;
@@ -351,7 +351,7 @@ bool load_table(const PhysMemory& mem, u64 pa, const char* expected, AcpiDiagnos
 // ---------------------------------------------------------------------------------------------
 // MADT
 
-void add_cpu(AcpiInfo& info, AcpiDiagnostics& diag, u32 apic_id, u32 uid, u32 flags, bool online_valid,
+void add_cpu(AcpiInfo& info, Diagnostics& diag, u32 apic_id, u32 uid, u32 flags, bool online_valid,
              bool x2apic) {
     bool enabled = flags & LAPIC_ENABLED;
     bool online = online_valid && (flags & LAPIC_ONLINE_CAPABLE);
@@ -359,12 +359,12 @@ void add_cpu(AcpiInfo& info, AcpiDiagnostics& diag, u32 apic_id, u32 uid, u32 fl
     if (!enabled && !online) return;
     for (usize i = 0; i < info.cpu_count; ++i) {
         if (info.cpus[i].apic_id == apic_id) {
-            diag.add("MADT: duplicate APIC id %u ignored", apic_id);
+            diag.warn("MADT: duplicate APIC id %u ignored", apic_id);
             return;
         }
     }
     if (info.cpu_count == AcpiInfo::MAX_CPUS) {
-        if (info.cpus_dropped++ == 0) diag.add("MADT: more than %zu CPUs; the rest ignored", AcpiInfo::MAX_CPUS);
+        if (info.cpus_dropped++ == 0) diag.warn("MADT: more than %zu CPUs; the rest ignored", AcpiInfo::MAX_CPUS);
         return;
     }
     AcpiCpu& c = info.cpus[info.cpu_count++];
@@ -375,20 +375,20 @@ void add_cpu(AcpiInfo& info, AcpiDiagnostics& diag, u32 apic_id, u32 uid, u32 fl
     c.x2apic = x2apic;
 }
 
-template <typename T> bool madt_entry(Bytes e, T* out, AcpiDiagnostics& diag) {
+template <typename T> bool madt_entry(Bytes e, T* out, Diagnostics& diag) {
     if (e.read(0, out)) return true;
-    diag.add("MADT: type %u entry has length %zu, needs %zu; skipped", e.at(0), e.size(), sizeof(T));
+    diag.warn("MADT: type %u entry has length %zu, needs %zu; skipped", e.at(0), e.size(), sizeof(T));
     return false;
 }
 
-void decode_madt_entry(Bytes e, bool online_valid, AcpiInfo& info, AcpiDiagnostics& diag) {
+void decode_madt_entry(Bytes e, bool online_valid, AcpiInfo& info, Diagnostics& diag) {
     switch (e.at(0)) {
     case MADT_LAPIC: {
         RawMadtLapic m;
         if (!madt_entry(e, &m, diag)) return;
         // 0xff is the broadcast id; no processor can have it.
         if (m.apic_id == 0xff) {
-            if (m.flags & LAPIC_ENABLED) diag.add("MADT: processor uid %u with APIC id 0xff ignored", m.acpi_uid);
+            if (m.flags & LAPIC_ENABLED) diag.warn("MADT: processor uid %u with APIC id 0xff ignored", m.acpi_uid);
             return;
         }
         add_cpu(info, diag, m.apic_id, m.acpi_uid, m.flags, online_valid, false);
@@ -405,7 +405,7 @@ void decode_madt_entry(Bytes e, bool online_valid, AcpiInfo& info, AcpiDiagnosti
         RawMadtIoApic m;
         if (!madt_entry(e, &m, diag)) return;
         if (info.ioapic_count == AcpiInfo::MAX_IOAPICS) {
-            diag.add("MADT: I/O APIC id %u beyond the %zu supported; ignored", m.id, AcpiInfo::MAX_IOAPICS);
+            diag.warn("MADT: I/O APIC id %u beyond the %zu supported; ignored", m.id, AcpiInfo::MAX_IOAPICS);
             return;
         }
         info.ioapics[info.ioapic_count++] = AcpiIoApic{m.id, m.address, m.gsi_base};
@@ -415,7 +415,7 @@ void decode_madt_entry(Bytes e, bool online_valid, AcpiInfo& info, AcpiDiagnosti
         RawMadtOverride m;
         if (!madt_entry(e, &m, diag)) return;
         if (info.override_count == AcpiInfo::MAX_OVERRIDES) {
-            diag.add("MADT: override of IRQ %u beyond the %zu supported; ignored", m.source,
+            diag.warn("MADT: override of IRQ %u beyond the %zu supported; ignored", m.source,
                      AcpiInfo::MAX_OVERRIDES);
             return;
         }
@@ -426,7 +426,7 @@ void decode_madt_entry(Bytes e, bool online_valid, AcpiInfo& info, AcpiDiagnosti
         RawMadtNmiSource m;
         if (!madt_entry(e, &m, diag)) return;
         if (info.nmi_source_count == AcpiInfo::MAX_NMI_SOURCES) {
-            diag.add("MADT: NMI source GSI %u beyond the %zu supported; ignored", m.gsi, AcpiInfo::MAX_NMI_SOURCES);
+            diag.warn("MADT: NMI source GSI %u beyond the %zu supported; ignored", m.gsi, AcpiInfo::MAX_NMI_SOURCES);
             return;
         }
         info.nmi_sources[info.nmi_source_count++] = AcpiNmiSource{m.gsi, m.flags};
@@ -445,7 +445,7 @@ void decode_madt_entry(Bytes e, bool online_valid, AcpiInfo& info, AcpiDiagnosti
             n = AcpiLapicNmi{m.acpi_uid, m.flags, m.lint};
         }
         if (info.lapic_nmi_count == AcpiInfo::MAX_LAPIC_NMIS) {
-            diag.add("MADT: local APIC NMI beyond the %zu supported; ignored", AcpiInfo::MAX_LAPIC_NMIS);
+            diag.warn("MADT: local APIC NMI beyond the %zu supported; ignored", AcpiInfo::MAX_LAPIC_NMIS);
             return;
         }
         info.lapic_nmis[info.lapic_nmi_count++] = n;
@@ -462,10 +462,10 @@ void decode_madt_entry(Bytes e, bool online_valid, AcpiInfo& info, AcpiDiagnosti
     }
 }
 
-void decode_madt(const Table& t, AcpiInfo& info, AcpiDiagnostics& diag) {
+void decode_madt(const Table& t, AcpiInfo& info, Diagnostics& diag) {
     RawMadt m;
     if (!t.bytes.read(0, &m)) {
-        diag.add("APIC at %#lx: length %zu too short for a MADT; skipped", t.address, t.bytes.size());
+        diag.warn("APIC at %#lx: length %zu too short for a MADT; skipped", t.address, t.bytes.size());
         return;
     }
     info.madt_present = true;
@@ -478,7 +478,7 @@ void decode_madt(const Table& t, AcpiInfo& info, AcpiDiagnostics& diag) {
     usize off = sizeof(RawMadt);
     while (off < len) {
         if (len - off < 2) {
-            diag.add("MADT: %zu stray byte(s) at the end", len - off);
+            diag.warn("MADT: %zu stray byte(s) at the end", len - off);
             break;
         }
         u8 type = t.bytes.at(off);
@@ -486,11 +486,11 @@ void decode_madt(const Table& t, AcpiInfo& info, AcpiDiagnostics& diag) {
         // An entry shorter than its own header would stall the walk; nothing after it can be
         // located, so the rest of the table is dropped.
         if (elen < 2) {
-            diag.add("MADT: type %u entry at offset %zu has length %u; rest of the table ignored", type, off, elen);
+            diag.warn("MADT: type %u entry at offset %zu has length %u; rest of the table ignored", type, off, elen);
             break;
         }
         if (elen > len - off) {
-            diag.add("MADT: type %u entry at offset %zu runs past the table end; rest ignored", type, off);
+            diag.warn("MADT: type %u entry at offset %zu runs past the table end; rest ignored", type, off);
             break;
         }
         decode_madt_entry(t.bytes.sub(off, elen), online_valid, info, diag);
@@ -526,10 +526,10 @@ AcpiGas pick_block(usize fadt_len, usize x_off, const RawGas& x, u32 legacy, u8 
     return r;
 }
 
-void decode_fadt(const Table& t, AcpiInfo& info, AcpiDiagnostics& diag) {
+void decode_fadt(const Table& t, AcpiInfo& info, Diagnostics& diag) {
     usize len = t.bytes.size();
     if (len < FADT_V1_LEN) {
-        diag.add("FACP at %#lx: length %zu too short for a FADT; skipped", t.address, len);
+        diag.warn("FACP at %#lx: length %zu too short for a FADT; skipped", t.address, len);
         return;
     }
     // Older, shorter FADTs are prefixes of the current layout; the tail reads as zero, which
@@ -566,13 +566,13 @@ void decode_fadt(const Table& t, AcpiInfo& info, AcpiDiagnostics& diag) {
             o.reset_reg = decode_gas(f.reset_reg);
             o.reset_value = f.reset_value;
         } else {
-            diag.add("FADT: RESET_REG_SUP set but the table (%zu bytes) has no reset register", len);
+            diag.warn("FADT: RESET_REG_SUP set but the table (%zu bytes) has no reset register", len);
         }
     }
 
     u64 x_dsdt = covers(len, __builtin_offsetof(RawFadt, x_dsdt), 8) ? f.x_dsdt : 0;
     if (x_dsdt && f.dsdt && x_dsdt != f.dsdt)
-        diag.add("FADT: DSDT %#x and X_DSDT %#lx differ; using X_DSDT", f.dsdt, x_dsdt);
+        diag.warn("FADT: DSDT %#x and X_DSDT %#lx differ; using X_DSDT", f.dsdt, x_dsdt);
     o.dsdt = x_dsdt ? x_dsdt : f.dsdt;
 
     o.century = f.century;
@@ -582,19 +582,19 @@ void decode_fadt(const Table& t, AcpiInfo& info, AcpiDiagnostics& diag) {
 // ---------------------------------------------------------------------------------------------
 // HPET
 
-void decode_hpet(const Table& t, AcpiInfo& info, AcpiDiagnostics& diag) {
+void decode_hpet(const Table& t, AcpiInfo& info, Diagnostics& diag) {
     RawHpet h;
     // page_protection and the fields before it up to the base address are what ACPI 1.0-era
     // tables carry; the base is the only field used.
     usize need = __builtin_offsetof(RawHpet, base) + sizeof(RawGas);
     if (t.bytes.size() < need) {
-        diag.add("HPET at %#lx: length %zu too short; skipped", t.address, t.bytes.size());
+        diag.warn("HPET at %#lx: length %zu too short; skipped", t.address, t.bytes.size());
         return;
     }
     mem_set(&h, 0, sizeof h);
     mem_copy(&h, t.bytes.data(), min(t.bytes.size(), sizeof h));
     if (h.base.space != AcpiGas::SPACE_MEMORY || h.base.address == 0) {
-        diag.add("HPET: base in address space %u at %#lx unusable; skipped", h.base.space, h.base.address);
+        diag.warn("HPET: base in address space %u at %#lx unusable; skipped", h.base.space, h.base.address);
         return;
     }
     info.hpet_base = h.base.address;
@@ -632,27 +632,27 @@ bool aml_integer(Bytes aml, usize* pos, usize end, u64* out) {
 
 // The package whose PackageOp is at pos.  §20.2.4: PkgLength is 1-4 bytes; the top two bits of
 // the lead byte count the bytes that follow, and the length includes the PkgLength itself.
-bool aml_s5_package(Bytes aml, usize pos, u8* a, u8* b, AcpiDiagnostics* diag) {
+bool aml_s5_package(Bytes aml, usize pos, u8* a, u8* b, Diagnostics* diag) {
     usize len = aml.size();
     if (pos >= len || aml.at(pos) != AML_PACKAGE) {
-        if (diag) diag->add("AML: _S5_ is not a package");
+        if (diag) diag->warn("AML: _S5_ is not a package");
         return false;
     }
     usize pl = pos + 1;
     if (pl >= len) {
-        if (diag) diag->add("AML: _S5_ package truncated");
+        if (diag) diag->warn("AML: _S5_ package truncated");
         return false;
     }
     u8 lead = aml.at(pl);
     usize follow = static_cast<usize>(lead >> 6);
     if (follow > len - pl - 1) {
-        if (diag) diag->add("AML: _S5_ PkgLength truncated");
+        if (diag) diag->warn("AML: _S5_ PkgLength truncated");
         return false;
     }
     usize pkg_len = follow ? (lead & 0x0fu) : (lead & 0x3fu);
     for (usize i = 1; i <= follow; ++i) pkg_len |= usize{aml.at(pl + i)} << (4 + 8 * (i - 1));
     if (pkg_len < follow + 2 || pkg_len > len - pl) {
-        if (diag) diag->add("AML: _S5_ PkgLength %zu runs outside the table", pkg_len);
+        if (diag) diag->warn("AML: _S5_ PkgLength %zu runs outside the table", pkg_len);
         return false;
     }
     usize end = pl + pkg_len;
@@ -666,7 +666,7 @@ bool aml_s5_package(Bytes aml, usize pos, u8* a, u8* b, AcpiDiagnostics* diag) {
         v1 = v0 >> 8;
     }
     if (!ok) {
-        if (diag) diag->add("AML: _S5_ package (%u elements) does not start with two integer constants", count);
+        if (diag) diag->warn("AML: _S5_ package (%u elements) does not start with two integer constants", count);
         return false;
     }
     *a = static_cast<u8>(v0);
@@ -674,7 +674,7 @@ bool aml_s5_package(Bytes aml, usize pos, u8* a, u8* b, AcpiDiagnostics* diag) {
     return true;
 }
 
-bool find_s5(const u8* code, usize len, u8* a, u8* b, AcpiDiagnostics* diag) {
+bool find_s5(const u8* code, usize len, u8* a, u8* b, Diagnostics* diag) {
     Bytes aml(code, len);
     // A NameString for _S5_ sits right after NameOp, optionally behind the root prefix.  Anything
     // else spelling "_S5_" (a reference, a method's name) is not the object we want.
@@ -738,17 +738,17 @@ void record_table(const Table& t, AcpiInfo& info) {
     r.address = t.address;
 }
 
-void dispatch_table(const Table& t, AcpiInfo& info, WalkState& ws, AcpiDiagnostics& diag) {
+void dispatch_table(const Table& t, AcpiInfo& info, WalkState& ws, Diagnostics& diag) {
     const RawHeader& h = t.hdr;
     if (sig_is(h, "APIC")) {
         if (info.madt_present) {
-            diag.add("second MADT at %#lx ignored", t.address);
+            diag.warn("second MADT at %#lx ignored", t.address);
             return;
         }
         decode_madt(t, info, diag);
     } else if (sig_is(h, "FACP")) {
         if (info.fadt.present) {
-            diag.add("second FADT at %#lx ignored", t.address);
+            diag.warn("second FADT at %#lx ignored", t.address);
             return;
         }
         decode_fadt(t, info, diag);
@@ -759,15 +759,15 @@ void dispatch_table(const Table& t, AcpiInfo& info, WalkState& ws, AcpiDiagnosti
     } else if (sig_is(h, "SSDT")) {
         if (ws.ssdt_count < MAX_SSDTS) ws.ssdts[ws.ssdt_count++] = t.address;
     } else if (sig_is(h, "XSDT") || sig_is(h, "RSDT") || sig_is(h, "DSDT")) {
-        diag.add("root table lists %s at %#lx; ignored", sig_of(h).s, t.address);
+        diag.warn("root table lists %s at %#lx; ignored", sig_of(h).s, t.address);
     }
 }
 
-void walk_root(const PhysMemory& mem, const Table& root, usize entry_size, AcpiInfo& info, AcpiDiagnostics& diag) {
+void walk_root(const PhysMemory& mem, const Table& root, usize entry_size, AcpiInfo& info, Diagnostics& diag) {
     WalkState ws;
     usize n = (root.bytes.size() - sizeof(RawHeader)) / entry_size;
     if (n > MAX_ROOT_ENTRIES) {
-        diag.add("%s has %zu entries; only the first %zu used", sig_of(root.hdr).s, n, MAX_ROOT_ENTRIES);
+        diag.warn("%s has %zu entries; only the first %zu used", sig_of(root.hdr).s, n, MAX_ROOT_ENTRIES);
         n = MAX_ROOT_ENTRIES;
     }
     for (usize i = 0; i < n; ++i) {
@@ -788,7 +788,7 @@ void walk_root(const PhysMemory& mem, const Table& root, usize entry_size, AcpiI
     }
 
     if (!info.fadt.present) {
-        diag.add("no FADT: no power-off or ACPI reset");
+        diag.warn("no FADT: no power-off or ACPI reset");
         return;
     }
     // \_S5 normally lives in the DSDT; some firmware defines it in an SSDT instead.
@@ -803,21 +803,10 @@ void walk_root(const PhysMemory& mem, const Table& root, usize entry_size, AcpiI
         Bytes body = ssdt.bytes.sub(sizeof(RawHeader), ssdt.bytes.size());
         info.s5_valid = find_s5(body.data(), body.size(), &info.slp_typa, &info.slp_typb, &diag);
     }
-    if (!info.s5_valid) diag.add("no usable \\_S5 object: power-off unavailable");
+    if (!info.s5_valid) diag.warn("no usable \\_S5 object: power-off unavailable");
 }
 
 }  // namespace
-
-void AcpiDiagnostics::add(const char* fmt, ...) {
-    if (count_ == MAX_MESSAGES) {
-        ++dropped_;
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vformat(msgs_[count_++], MESSAGE_LEN, fmt, ap);
-    va_end(ap);
-}
 
 Result<AcpiRsdp> acpi_check_rsdp(const void* bytes, usize len) {
     if (!bytes || len < RSDP_V1_LEN) return error(XEN_EINVAL);
@@ -839,11 +828,11 @@ Result<AcpiRsdp> acpi_check_rsdp(const void* bytes, usize len) {
     return out;
 }
 
-Result<AcpiRsdp> acpi_find_rsdp(const PhysMemory& mem, const void* copy, usize copy_len, AcpiDiagnostics& diag) {
+Result<AcpiRsdp> acpi_find_rsdp(const PhysMemory& mem, const void* copy, usize copy_len, Diagnostics& diag) {
     if (copy) {
         auto r = acpi_check_rsdp(copy, copy_len);
         if (r) return r;
-        diag.add("boot loader's RSDP copy (%zu bytes) is invalid; scanning", copy_len);
+        diag.warn("boot loader's RSDP copy (%zu bytes) is invalid; scanning", copy_len);
     }
     if (const void* bda = mem.map(BDA_EBDA_SEGMENT, 2)) {
         u16 seg;
@@ -858,10 +847,10 @@ Result<AcpiRsdp> acpi_find_rsdp(const PhysMemory& mem, const void* copy, usize c
 }
 
 Result<void> acpi_parse(const PhysMemory& mem, const void* rsdp_copy, usize rsdp_len, AcpiInfo& info,
-                        AcpiDiagnostics& diag) {
+                        Diagnostics& diag) {
     auto rsdp = acpi_find_rsdp(mem, rsdp_copy, rsdp_len, diag);
     if (!rsdp) {
-        diag.add("no valid RSDP found");
+        diag.warn("no valid RSDP found");
         return error(XEN_ENOENT);
     }
     info.revision = rsdp->revision;
@@ -872,12 +861,12 @@ Result<void> acpi_parse(const PhysMemory& mem, const void* rsdp_copy, usize rsdp
     bool have_root = false;
     if (rsdp->xsdt) {
         have_root = load_table(mem, rsdp->xsdt, "XSDT", diag, &root);
-        if (!have_root && rsdp->rsdt) diag.add("XSDT unusable; falling back to the RSDT");
+        if (!have_root && rsdp->rsdt) diag.warn("XSDT unusable; falling back to the RSDT");
     }
     info.xsdt_used = have_root;
     if (!have_root && rsdp->rsdt) have_root = load_table(mem, rsdp->rsdt, "RSDT", diag, &root);
     if (!have_root) {
-        diag.add("no usable root table (XSDT %#lx, RSDT %#x)", rsdp->xsdt, rsdp->rsdt);
+        diag.warn("no usable root table (XSDT %#lx, RSDT %#x)", rsdp->xsdt, rsdp->rsdt);
         return error(XEN_EINVAL);
     }
     info.root_address = root.address;

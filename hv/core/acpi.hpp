@@ -14,6 +14,7 @@
 // Only the subset of AML needed for \_S5 is decoded (Name(_S5_, Package(){...}) with integer
 // constants); a DSDT that computes _S5 in a method is reported, not interpreted.
 #pragma once
+#include "core/diagnostics.hpp"
 #include "core/phys.hpp"
 #include "lib/result.hpp"
 #include "lib/types.hpp"
@@ -140,23 +141,6 @@ struct AcpiInfo {
     u64 hpet_base = 0;  // 0 = no usable HPET table
 };
 
-// Bounded list of the problems met while parsing; later ones are counted, not kept.
-class AcpiDiagnostics {
-public:
-    static constexpr usize MAX_MESSAGES = 32;
-    static constexpr usize MESSAGE_LEN = 112;
-
-    void add(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-    usize count() const { return count_; }
-    const char* message(usize i) const { return i < count_ ? msgs_[i] : ""; }
-    usize dropped() const { return dropped_; }
-
-private:
-    char msgs_[MAX_MESSAGES][MESSAGE_LEN] = {};
-    usize count_ = 0;
-    usize dropped_ = 0;
-};
-
 // ACPI 6.5 §5.2.5.3: the fields of a validated RSDP.
 struct AcpiRsdp {
     u8 revision = 0;
@@ -172,13 +156,13 @@ Result<AcpiRsdp> acpi_check_rsdp(const void* bytes, usize len);
 // The boot loader's copy of the RSDP (Multiboot2 tags 14/15) when given and valid, else a scan
 // of the first KiB of the EBDA and of 0xE0000-0xFFFFF.  ENOENT when there is none.
 Result<AcpiRsdp> acpi_find_rsdp(const PhysMemory& mem, const void* copy, usize copy_len,
-                                AcpiDiagnostics& diag);
+                                Diagnostics& diag);
 
 // Finds the RSDP as above, walks the root table and decodes into info, which must be freshly
 // constructed.  ENOENT: no RSDP; EINVAL: no usable root table.  Problems with individual tables
 // are reported in diag and do not fail the parse.
 Result<void> acpi_parse(const PhysMemory& mem, const void* rsdp_copy, usize rsdp_len, AcpiInfo& info,
-                        AcpiDiagnostics& diag);
+                        Diagnostics& diag);
 
 // Looks for Name(_S5_, Package(){a, b, ...}) in an AML byte stream (a DSDT or SSDT body) and
 // returns SLP_TYPa/SLP_TYPb.  A one-element package packs both values in its integer (a in bits

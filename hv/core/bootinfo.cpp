@@ -1,5 +1,7 @@
 #include "core/bootinfo.hpp"
 
+#include "lib/format.hpp"
+
 namespace pv {
 namespace {
 

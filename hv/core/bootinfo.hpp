@@ -18,7 +18,7 @@
 #pragma once
 #include <type_traits>
 
-#include "core/cmdline.hpp"
+#include "core/diagnostics.hpp"
 #include "core/phys.hpp"
 #include "lib/result.hpp"
 #include "lib/string.hpp"

@@ -5,58 +5,10 @@
 namespace pv {
 
 // ---------------------------------------------------------------------------------------------
-// Diagnostics
-
-void Diagnostics::add(Severity s, const char* fmt, ...) {
-    if (s == Severity::error) ++errors_;
-    if (count_ == CAPACITY) {
-        ++dropped_;
-        return;
-    }
-    Diagnostic& d = items_[count_++];
-    d.severity = s;
-    va_list ap;
-    va_start(ap, fmt);
-    vformat(d.message, sizeof d.message, fmt, ap);
-    va_end(ap);
-}
-
-bool Diagnostics::contains(StrView text) const {
-    for (usize i = 0; i < count_; ++i) {
-        StrView m(items_[i].message);
-        for (usize k = 0; k + text.len <= m.len; ++k)
-            if (m.substr(k, text.len).equals(text)) return true;
-    }
-    return false;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Value parsers
 
 namespace {
 
-// Offending input is quoted in messages; it may be long or hold control characters that would
-// garble the serial console, so only a sanitised prefix is shown.
-class Quoted {
-public:
-    explicit Quoted(StrView v) {
-        constexpr usize SHOWN = 48;
-        usize n = v.len < SHOWN ? v.len : SHOWN;
-        for (usize i = 0; i < n; ++i) {
-            char c = v[i];
-            buf_[i] = c >= 0x20 && c < 0x7f ? c : '?';
-        }
-        if (n < v.len) {
-            mem_copy(buf_ + n, "...", 3);
-            n += 3;
-        }
-        buf_[n] = '\0';
-    }
-    const char* c_str() const { return buf_; }
-
-private:
-    char buf_[52];
-};
 
 // Iterates over the sep-separated fields of a value; "a,,b" has an empty middle field and ""
 // has one empty field.

@@ -20,42 +20,11 @@
 #include <type_traits>
 
 #include "core/console.hpp"
+#include "core/diagnostics.hpp"
 #include "lib/string.hpp"
 #include "lib/types.hpp"
 
 namespace pv {
-
-// ---------------------------------------------------------------------------------------------
-// Diagnostics: a bounded list of problems found in boot input (also used by bootinfo).
-
-enum class Severity : u8 { warning, error };
-
-struct Diagnostic {
-    static constexpr usize MESSAGE_LEN = 128;
-    Severity severity = Severity::warning;
-    char message[MESSAGE_LEN] = {};
-};
-
-class Diagnostics {
-public:
-    static constexpr usize CAPACITY = 32;
-
-    void add(Severity s, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-    usize count() const { return count_; }
-    const Diagnostic& operator[](usize i) const { return items_[i]; }
-    // Messages that did not fit; counted so the caller can say that some were lost.
-    usize dropped() const { return dropped_; }
-    // Errors seen, including dropped ones.
-    usize errors() const { return errors_; }
-    // Whether some kept message contains `text`.
-    bool contains(StrView text) const;
-
-private:
-    Diagnostic items_[CAPACITY] = {};
-    usize count_ = 0;
-    usize dropped_ = 0;
-    usize errors_ = 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // The parsed options.  Member initialisers are the defaults.

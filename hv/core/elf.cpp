@@ -56,25 +56,6 @@ bool contains(StrView s, StrView part) {
     return false;
 }
 
-// Guest-supplied text shown in a diagnostic: a sanitised prefix, so that a hostile string
-// neither garbles the console nor crowds out the rest of the message.
-class Quoted {
-public:
-    explicit Quoted(StrView v) {
-        constexpr usize SHOWN = 40;
-        usize n = v.len < SHOWN ? v.len : SHOWN;
-        for (usize i = 0; i < n; ++i) buf_[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
-        if (n < v.len) {
-            mem_copy(buf_ + n, "...", 3);
-            n += 3;
-        }
-        buf_[n] = '\0';
-    }
-    const char* c_str() const { return buf_; }
-
-private:
-    char buf_[44];
-};
 
 // ---------------------------------------------------------------------------------------------
 // Xen's tables.

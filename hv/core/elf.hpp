@@ -34,7 +34,7 @@
 #pragma once
 #include <stddef.h>
 
-#include "core/cmdline.hpp"  // Diagnostics
+#include "core/diagnostics.hpp"
 #include "core/xen_abi.hpp"
 #include "lib/result.hpp"
 #include "lib/types.hpp"

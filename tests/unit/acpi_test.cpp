@@ -14,7 +14,7 @@
 
 namespace {
 
-using pv::AcpiDiagnostics;
+using pv::Diagnostics;
 using pv::AcpiInfo;
 using Blob = std::vector<uint8_t>;
 
@@ -218,12 +218,12 @@ Blob qemu_like_aml() {
 constexpr uint64_t BIOS_AREA = 0xe0000;
 constexpr uint64_t TABLES = 0x7fe0000;
 
-bool has_diag(const AcpiDiagnostics& d, const std::string& needle) {
+bool has_diag(const Diagnostics& d, const std::string& needle) {
     for (size_t i = 0; i < d.count(); ++i)
         if (std::string(d.message(i)).find(needle) != std::string::npos) return true;
     return false;
 }
-std::string all_diags(const AcpiDiagnostics& d) {
+std::string all_diags(const Diagnostics& d) {
     std::string s;
     for (size_t i = 0; i < d.count(); ++i) s += std::string(d.message(i)) + "\n";
     return s;
@@ -235,7 +235,7 @@ struct Machine {
     FakePhys mem;
     Blob rsdp;
     std::unique_ptr<AcpiInfo> info = std::make_unique<AcpiInfo>();
-    AcpiDiagnostics diag;
+    Diagnostics diag;
 
     static constexpr uint64_t XSDT = TABLES + 0x0000, RSDT = TABLES + 0x1000, FADT = TABLES + 0x2000,
                               MADT = TABLES + 0x3000, HPET = TABLES + 0x4000, DSDT = TABLES + 0x5000,
@@ -356,7 +356,7 @@ TEST(AcpiRsdp, EbdaSearchedFirst) {
     std::memcpy(&bios[0x10], r2.data(), r2.size());
     mem.put(BIOS_AREA, bios);
 
-    AcpiDiagnostics d;
+    Diagnostics d;
     auto r = pv::acpi_find_rsdp(mem, nullptr, 0, d);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->address, 0x9fc40u);
@@ -377,7 +377,7 @@ TEST(AcpiRsdp, ScanSkipsBadCandidatesAndUnalignedCopies) {
     std::memcpy(&bios[0x308], good.data(), good.size());  // not on a 16-byte boundary: not found
     std::memcpy(&bios[0x400], good.data(), good.size());
     mem.put(BIOS_AREA, bios);
-    AcpiDiagnostics d;
+    Diagnostics d;
     auto r = pv::acpi_find_rsdp(mem, nullptr, 0, d);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->address, BIOS_AREA + 0x400);
@@ -390,7 +390,7 @@ TEST(AcpiRsdp, RsdpAtTheVeryEndOfTheBiosArea) {
     Blob v1 = make_rsdp(0, 0x1234, 0);
     std::memcpy(&bios[0x20000 - 32], v1.data(), v1.size());
     mem.put(BIOS_AREA, bios);
-    AcpiDiagnostics d;
+    Diagnostics d;
     auto r = pv::acpi_find_rsdp(mem, nullptr, 0, d);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->rsdt, 0x1234u);
@@ -433,7 +433,7 @@ TEST(AcpiParse, NoRsdpAnywhere) {
     mem.put(0, Blob(0x1000, 0));
     mem.put(BIOS_AREA, Blob(0x20000, 0));
     AcpiInfo info;
-    AcpiDiagnostics d;
+    Diagnostics d;
     auto r = pv::acpi_parse(mem, nullptr, 0, info, d);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error(), XEN_ENOENT);
@@ -992,7 +992,7 @@ TEST(AcpiQemu, Q35) {
     put_qemu_common(mem);
 
     auto info = std::make_unique<AcpiInfo>();
-    AcpiDiagnostics d;
+    Diagnostics d;
     ASSERT_TRUE(pv::acpi_parse(mem, nullptr, 0, *info, d).ok()) << all_diags(d);
     EXPECT_EQ(d.count(), 0u) << all_diags(d);
     EXPECT_EQ(info->revision, 0);
@@ -1042,7 +1042,7 @@ TEST(AcpiQemu, PcHasAnAcpi1Fadt) {
     put_qemu_common(mem);
 
     auto info = std::make_unique<AcpiInfo>();
-    AcpiDiagnostics d;
+    Diagnostics d;
     ASSERT_TRUE(pv::acpi_parse(mem, rsdp.data(), rsdp.size(), *info, d).ok()) << all_diags(d);
     EXPECT_EQ(d.count(), 0u) << all_diags(d);
     EXPECT_EQ(info->cpu_count, 4u);
@@ -1087,7 +1087,7 @@ TEST(AcpiFuzz, CorruptedTablesNeverEscapeTheirBounds) {
         m.replace(which, t);
         (void)m.parse();
         EXPECT_LE(m.info->cpu_count, AcpiInfo::MAX_CPUS);
-        EXPECT_LE(m.diag.count(), AcpiDiagnostics::MAX_MESSAGES);
+        EXPECT_LE(m.diag.count(), Diagnostics::CAPACITY);
     }
 }
 
@@ -1108,13 +1108,13 @@ TEST(AcpiFuzz, RandomAml) {
 
 // ---------------------------------------------------------------------------------------------
 
-TEST(AcpiDiagnostics, BoundedAndCounted) {
-    AcpiDiagnostics d;
-    for (int i = 0; i < 40; ++i) d.add("message %d %s", i, std::string(200, 'x').c_str());
-    EXPECT_EQ(d.count(), AcpiDiagnostics::MAX_MESSAGES);
-    EXPECT_EQ(d.dropped(), 40 - AcpiDiagnostics::MAX_MESSAGES);
+TEST(Diagnostics, BoundedAndCounted) {
+    Diagnostics d;
+    for (int i = 0; i < 40; ++i) d.warn("message %d %s", i, std::string(200, 'x').c_str());
+    EXPECT_EQ(d.count(), Diagnostics::CAPACITY);
+    EXPECT_EQ(d.dropped(), 40 - Diagnostics::CAPACITY);
     EXPECT_EQ(std::string(d.message(0)).substr(0, 10), "message 0 ");
-    EXPECT_EQ(std::strlen(d.message(31)), AcpiDiagnostics::MESSAGE_LEN - 1);
+    EXPECT_EQ(std::strlen(d.message(31)), pv::Diagnostic::MESSAGE_LEN - 1);
     EXPECT_STREQ(d.message(99), "");
 }
 

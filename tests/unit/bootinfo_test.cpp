@@ -1,4 +1,5 @@
 #include "core/bootinfo.hpp"
+#include "core/cmdline.hpp"
 
 #include <gtest/gtest.h>
 

@@ -233,7 +233,7 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     pv_info("TSC: %lu.%03lu MHz\n", arch::time::tsc_khz() / 1000, arch::time::tsc_khz() % 1000);
 
     WindowPhys direct(arch::DIRECTMAP_VIRT_START, align_up(max(g_ram_end, 4 * GiB), 2 * MiB));
-    AcpiDiagnostics acpi_diags;
+    Diagnostics acpi_diags;
     if (auto r = acpi_parse(direct, g_bootinfo.rsdp_len ? g_bootinfo.rsdp : nullptr, g_bootinfo.rsdp_len,
                             g_acpi, acpi_diags);
         !r) {
