@@ -5,4 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The hypervisor side of the interface: the latest interface version (without this, xen.h
+// falls back to version 0 and renames, e.g., __HYPERVISOR_sched_op to the compat number 6), and
+// the tools-only headers (domctl, sysctl) visible.
+#ifndef __XEN_TOOLS__
+#define __XEN_TOOLS__ 1
+#endif
+
 #include <xen/xen.h>

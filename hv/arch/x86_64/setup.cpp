@@ -12,6 +12,7 @@
 #include <arch/time.hpp>
 #include <arch/traps.hpp>
 
+#include "arch/x86_64/pv/pv.hpp"
 #include "core/acpi.hpp"
 #include "core/bootinfo.hpp"
 #include "core/cmdline.hpp"
@@ -185,6 +186,31 @@ void print_phases() {
     arch::power_off();
 }
 
+// Builds domain 0 from the first module (kernel; its arguments are the guest's command line)
+// and the second (initrd), and runs it on this CPU.
+[[noreturn]] void start_dom0() {
+    const BootModule& km = g_bootinfo.modules[0];
+    ModuleArgs k = parse_module_args(StrView(km.cmdline));
+    char cmdline[BootModule::CMDLINE_LEN];
+    format(cmdline, sizeof cmdline, "%.*s", static_cast<int>(k.args.len), k.args.ptr);
+    arch::pv::Dom0Input in{};
+    in.kernel = static_cast<const u8*>(arch::phys_to_virt(km.start));
+    in.kernel_len = km.size();
+    if (g_bootinfo.module_count > 1) {
+        in.initrd = static_cast<const u8*>(arch::phys_to_virt(g_bootinfo.modules[1].start));
+        in.initrd_len = g_bootinfo.modules[1].size();
+    }
+    in.cmdline = cmdline;
+    u64 avail = arch::mm::frames().free_frames() * PAGE_SIZE;
+    in.mem_bytes = align_down(g_options.dom0_mem.resolve(avail), PAGE_SIZE);
+    printk("Domain 0 kernel %.*s, %lu MiB, command line '%s'\n", static_cast<int>(k.file.len), k.file.ptr,
+           in.mem_bytes / MiB, cmdline);
+    arch::pv::m2p_init(arch::mm::frames().nr_frames());
+    arch::pv::PvDomain* d = arch::pv::build_dom0(in);
+    if (!d) panic("Could not set up domain 0");
+    arch::pv::start_domain(*d);
+}
+
 }  // namespace
 }  // namespace pv
 
@@ -280,10 +306,7 @@ extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {
     }
     if (g_bootinfo.module_count == 0) {
         printk("No domain 0 kernel given: nothing to run\n");
-    } else {
-        ModuleArgs k = parse_module_args(StrView(g_bootinfo.modules[0].cmdline));
-        printk("Domain 0 kernel %.*s: building PV domains is not implemented yet: nothing to run\n",
-               static_cast<int>(k.file.len), k.file.ptr);
+        nothing_to_run();
     }
-    nothing_to_run();
+    start_dom0();
 }

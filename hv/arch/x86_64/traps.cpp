@@ -6,6 +6,9 @@
 #include <arch/percpu.hpp>
 #include <arch/smp.hpp>
 #include <arch/symbols.hpp>
+
+#include "arch/x86_64/pv/guest_access.hpp"
+#include "arch/x86_64/pv/pv.hpp"
 #include <arch/traps.hpp>
 
 #include "core/console.hpp"
@@ -93,6 +96,17 @@ extern "C" void trap_dispatch(TrapFrame* f) {
         return;
     }
     if (f->vector == VEC_NMI && panic_in_progress()) smp::stop_this_cpu();  // another CPU panicked
+    if ((f->cs & 3) == 3) {
+        pv::guest_trap(*f);
+        return;
+    }
+    // A fault while touching guest memory on a guest's behalf resumes at its fixup.
+    if (f->vector == VEC_PF) {
+        if (u64 fixup = pv::exception_fixup(f->rip)) {
+            f->rip = fixup;
+            return;
+        }
+    }
     fatal_trap(*f);
 }
 

@@ -7,6 +7,7 @@
 //   0xffff82c000000000  per-CPU stack blocks, each with a guard page             (slot 261)
 //   0xffff82c480000000  per-CPU GDT windows, 16 pages each (Xen's GDT layout)     (slot 261)
 //   0xffff82d000000000  fixmap: device MMIO (local APIC, I/O APIC, HPET)         (slot 261)
+//   0xffff82d020000000  per-CPU SYSCALL entry stubs, one page each, R+X           (slot 261)
 //   0xffff82d040000000  the hypervisor image: VA = IMAGE_VIRT_BASE + physical    (slot 261)
 //   0xffff82e000000000  frame table: PageInfo[mfn]                               (slot 261)
 //   0xffff830000000000  direct map of all RAM (and nothing else)                 (slots 262-271)
@@ -22,6 +23,7 @@ inline constexpr u64 HV_VIRT_END = HYPERVISOR_VIRT_END;
 inline constexpr u64 STACKS_VIRT_START = 0xffff82c000000000;
 inline constexpr u64 GDT_VIRT_START = 0xffff82c480000000;
 inline constexpr u64 FIXMAP_VIRT_START = 0xffff82d000000000;
+inline constexpr u64 STUBS_VIRT_START = 0xffff82d020000000;
 inline constexpr u64 IMAGE_VIRT_BASE = 0xffff82d040000000;
 inline constexpr u64 IMAGE_PHYS_START = 0x100000;  // pvisor.ld: where the loader puts the image
 inline constexpr u64 FRAMETABLE_VIRT_START = 0xffff82e000000000;

@@ -1,0 +1,74 @@
+// 64-bit paravirtualized domains: the state pvisor keeps for a PV domain and its vCPUs, and the
+// entry points of the PV machinery (domain building, hypercalls, guest exceptions).
+#pragma once
+#include <arch/traps.hpp>
+
+#include "core/xen_abi.hpp"
+#include "lib/types.hpp"
+
+#include <xen/xen.h>
+
+namespace pv::arch::pv {
+
+// The CPU-side state of a 64-bit PV vCPU (Xen's struct pv_vcpu).
+struct PvVcpu {
+    unsigned id = 0;
+    struct PvDomain* domain = nullptr;
+    TrapFrame regs{};             // the guest's registers while it is not on a CPU
+    u64 kernel_cr3 = 0;           // physical address of the kernel L4
+    u64 user_cr3 = 0;             // physical address of the user L4 (0: none)
+    bool kernel_mode = true;
+    u64 kernel_ss = 0, kernel_sp = 0;
+    trap_info_t traps[256] = {};
+    u64 event_callback = 0, failsafe_callback = 0, syscall_callback = 0;
+    vcpu_info_t* vcpu_info = nullptr;  // in the domain's shared_info page for now
+};
+
+enum class DomainState : u8 { building, running, shut_down, crashed };
+
+struct PvDomain {
+    domid_t id = 0;
+    bool privileged = false;
+    DomainState state = DomainState::building;
+    u8 shutdown_reason = 0;
+    u64 nr_pages = 0;
+    u64 max_pages = 0;
+    u64* p2m = nullptr;  // the hypervisor's own record: pfn -> mfn (the guest keeps its own copy)
+    shared_info_t* shared_info = nullptr;
+    u64 shared_info_mfn = 0;
+    unsigned long vm_assist = 0;
+    PvVcpu vcpu0;
+};
+
+// Builds domain 0 from the kernel (and optional initrd) boot modules, as Xen's dom0 builder
+// lays it out (xen-pv-abi.md §1).  Errors are reported on the console; false means no domain.
+struct Dom0Input {
+    const u8* kernel;
+    usize kernel_len;
+    const u8* initrd;  // nullptr: none
+    usize initrd_len;
+    const char* cmdline;
+    u64 mem_bytes;  // dom0_mem, resolved
+};
+PvDomain* build_dom0(const Dom0Input& in);
+
+// Runs vCPU 0 of the domain on this CPU; never returns.
+[[noreturn]] void start_domain(PvDomain& d);
+
+// The global, read-only machine-to-phys table guests see at MACH2PHYS_VIRT_START.
+void m2p_init(u64 max_mfn);
+void m2p_set(u64 mfn, u64 pfn);
+u64 m2p_l3_table();  // physical address of the L3 shared by every guest's slot 256
+
+void install_syscall_stub(unsigned cpu, u64 stack_block);
+
+// Called from trap_dispatch for an exception or interrupt that arrived from guest mode.
+void guest_trap(TrapFrame& f);
+// The domain running on this CPU (one vCPU per CPU for now).
+PvVcpu* current();
+
+// Ends a domain; for domain 0 this ends the machine (power off, reboot, or halt).
+[[noreturn]] void domain_shutdown(PvDomain& d, unsigned reason);
+[[noreturn]] void domain_crash(PvDomain& d, const TrapFrame& f, const char* why);
+
+}  // namespace pv::arch::pv

@@ -1,0 +1,78 @@
+/*
+ * Entry from and exit to 64-bit PV guests.
+ *
+ * SYSCALL from a guest arrives at this CPU's stub (see syscall_stub.cpp), which saves the guest
+ * RSP and RAX in the SS/RSP slots at the top of the CPU's main stack, switches to that stack
+ * and jumps here.  We complete a TrapFrame (arch/traps.hpp) at the same place an exception from
+ * ring 3 puts its frame (the TSS's RSP0), so every path into the hypervisor from a guest leaves
+ * the guest's registers at one address, as Xen's guest_cpu_user_regs.
+ *
+ * Exit is always IRETQ from such a frame: correct for every RIP (no SYSRET with a non-canonical
+ * RIP, XSA-7), and the same code for every kind of entry.
+ */
+#define SYSCALL_VECTOR 0x100
+
+        .section .text, "ax"
+        .code64
+        .globl pv_syscall_entry
+pv_syscall_entry:
+        /* Stack: [rsp] = guest RSP, [rsp+8] = guest RAX (in the SS slot). */
+        mov     8(%rsp), %rax
+        movq    $0xe02b, 8(%rsp)                /* SS: FLAT_KERNEL_SS64 */
+        push    %r11                            /* RFLAGS */
+        pushq   $0xe033                         /* CS: FLAT_KERNEL_CS64 */
+        push    %rcx                            /* RIP */
+        pushq   $0                              /* error code */
+        pushq   $SYSCALL_VECTOR
+        push    %rax
+        push    %rbx
+        push    %rcx
+        push    %rdx
+        push    %rsi
+        push    %rdi
+        push    %rbp
+        push    %r8
+        push    %r9
+        push    %r10
+        push    %r11
+        push    %r12
+        push    %r13
+        push    %r14
+        push    %r15
+        cld
+        xor     %ebp, %ebp                      /* end of the backtrace */
+        mov     %rsp, %rdi
+        call    pv_syscall
+        jmp     pv_return_to_guest
+
+/* void pv_enter_guest(const TrapFrame* frame): start a vCPU; frame is copied to the stack top. */
+        .globl pv_enter_guest
+pv_enter_guest:
+        mov     %rdi, %rsi
+        mov     %rsp, %rax
+        and     $~(32768 - 1), %rax
+        lea     5*4096 - 22*8(%rax), %rdi       /* STACK_MAIN_TOP - sizeof(TrapFrame) */
+        mov     %rdi, %rsp
+        mov     $22, %ecx
+        rep movsq
+        /* fall through */
+
+        .globl pv_return_to_guest
+pv_return_to_guest:
+        pop     %r15
+        pop     %r14
+        pop     %r13
+        pop     %r12
+        pop     %r11
+        pop     %r10
+        pop     %r9
+        pop     %r8
+        pop     %rbp
+        pop     %rdi
+        pop     %rsi
+        pop     %rdx
+        pop     %rcx
+        pop     %rbx
+        pop     %rax
+        add     $16, %rsp
+        iretq
