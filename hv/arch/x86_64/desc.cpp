@@ -27,7 +27,8 @@ struct __attribute__((packed)) DescPtr {
 
 alignas(4096) IdtGate g_idt[256];
 
-constexpr u8 GATE_INTERRUPT = 0x8e;  // present, DPL0, 64-bit interrupt gate
+constexpr u8 GATE_INTERRUPT = 0x8e;       // present, DPL0, 64-bit interrupt gate
+constexpr u8 GATE_INTERRUPT_DPL3 = 0xee;  // the same, reachable by `int n` from ring 3
 
 void build_idt(u16 cs, bool use_ist) {
     auto base = reinterpret_cast<u64>(trap_stubs);
@@ -39,7 +40,11 @@ void build_idt(u16 cs, bool use_ist) {
             if (v == 2) ist = IST_NMI;
             if (v == 18) ist = IST_MC;
         }
-        g_idt[v] = IdtGate{static_cast<u16>(h), cs, ist, GATE_INTERRUPT, static_cast<u16>(h >> 16),
+        // Guests may raise #BP (int3), #OF (into) and int $0x80 themselves, as on Xen; any other
+        // `int n` from ring 3 faults with #GP(n << 3 | 2) and is checked against the guest's
+        // trap table.
+        u8 attr = (v == 3 || v == 4 || v == 0x80) ? GATE_INTERRUPT_DPL3 : GATE_INTERRUPT;
+        g_idt[v] = IdtGate{static_cast<u16>(h), cs, ist, attr, static_cast<u16>(h >> 16),
                            static_cast<u32>(h >> 32), 0};
     }
 }

@@ -86,6 +86,10 @@ void print_backtrace(u64 rbp, u64 rip) {
 }
 
 extern "C" void trap_dispatch(TrapFrame* f) {
+    if (f->vector == 0x80 && (f->cs & 3) == 3) {  // int $0x80 from a guest: straight to its table
+        pv::guest_trap(*f);
+        return;
+    }
     if (f->vector >= VEC_FIRST_IRQ) {
         if (IrqHandler h = g_irq_handlers[f->vector]) {
             h(*f);

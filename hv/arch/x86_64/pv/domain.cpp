@@ -91,15 +91,4 @@ PvVcpu* current() { return g_current[this_cpu_id()]; }
     end_machine(SHUTDOWN_crash);
 }
 
-void guest_trap(TrapFrame& f) {
-    PvVcpu* v = current();
-    if (!v) fatal_trap(f);
-    // No trap bounce yet: any exception from the guest ends it.
-    char why[96];
-    format(why, sizeof why, "unhandled exception %lu, error code %#lx, at %#lx%s", f.vector, f.error_code, f.rip,
-           f.vector == VEC_PF ? " (page fault)" : "");
-    if (f.vector == VEC_PF) printk("Guest page fault at linear address %#lx\n", read_cr2());
-    domain_crash(*v->domain, f, why);
-}
-
 }  // namespace pv::arch::pv

@@ -11,7 +11,9 @@
 #include "core/console.hpp"
 #include "lib/string.hpp"
 
+#include <xen/callback.h>
 #include <xen/features.h>
+#include <xen/physdev.h>
 #include <xen/memory.h>
 #include <xen/sched.h>
 #include <xen/version.h>
@@ -122,6 +124,106 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
     }
 }
 
+bool canonical(u64 a) { return (static_cast<i64>(a << 16) >> 16) == static_cast<i64>(a); }
+
+// set_trap_table: entries up to the first with address 0 (not vector 0: #DE is vector 0); a
+// NULL list clears the table.  Handlers must be canonical.
+long do_set_trap_table(PvVcpu& v, const HypercallArgs& a) {
+    if (a.a1 == 0) {
+        mem_set(v.traps, 0, sizeof v.traps);
+        return 0;
+    }
+    for (unsigned i = 0; i < 256 + 1; ++i) {
+        trap_info_t t;
+        if (!get_guest(t, a.a1 + i * sizeof t)) return err(XEN_EFAULT);
+        if (t.address == 0) return 0;
+        if (!canonical(t.address)) return err(XEN_EINVAL);
+        t.cs = FLAT_KERNEL_CS64;  // Xen's fixup_guest_code_selector: the guest gets its ring's CS
+        v.traps[t.vector] = t;
+    }
+    return 0;  // a table without terminator: 256 entries were enough for every vector
+}
+
+long do_stack_switch(PvVcpu& v, const HypercallArgs& a) {
+    v.kernel_ss = a.a1 | 3;
+    v.kernel_sp = a.a2;
+    return 0;
+}
+
+long do_fpu_taskswitch(PvVcpu& v, const HypercallArgs& a) {
+    v.virtual_ts = a.a1 != 0;
+    if (v.virtual_ts) write_cr0(read_cr0() | 8);
+    else asm volatile("clts");
+    return 0;
+}
+
+long do_set_segment_base(PvVcpu& v, const HypercallArgs& a) {
+    constexpr u32 MSR_FS = 0xc0000100, MSR_GS = 0xc0000101, MSR_SHADOW_GS = 0xc0000102;
+    u64 base = a.a2;
+    switch (a.a1) {
+    case SEGBASE_FS:
+        if (!canonical(base)) return err(XEN_EINVAL);
+        v.fs_base = base;
+        wrmsr(MSR_FS, base);
+        return 0;
+    case SEGBASE_GS_USER:
+        if (!canonical(base)) return err(XEN_EINVAL);
+        v.gs_base_user = base;
+        wrmsr(MSR_SHADOW_GS, base);  // kernel mode: the user base waits in the shadow register
+        return 0;
+    case SEGBASE_GS_KERNEL:
+        if (!canonical(base)) return err(XEN_EINVAL);
+        v.gs_base_kernel = base;
+        wrmsr(MSR_GS, base);
+        return 0;
+    default:
+        return err(XEN_EINVAL);
+    }
+}
+
+long do_callback_op(PvVcpu& v, const HypercallArgs& a) {
+    if (a.a1 == CALLBACKOP_register) {
+        callback_register_t cb;
+        if (!get_guest(cb, a.a2)) return err(XEN_EFAULT);
+        if (!canonical(cb.address)) return err(XEN_EINVAL);
+        bool mask = cb.flags & CALLBACKF_mask_events;
+        switch (cb.type) {
+        case CALLBACKTYPE_event: v.event_callback = cb.address; return 0;
+        case CALLBACKTYPE_failsafe: v.failsafe_callback = cb.address; return 0;
+        case CALLBACKTYPE_syscall:
+            v.syscall_callback = cb.address;
+            v.syscall_mask_events = mask;
+            return 0;
+        case CALLBACKTYPE_sysenter:
+            v.sysenter_callback = cb.address;
+            v.sysenter_mask_events = mask;
+            return 0;
+        case CALLBACKTYPE_syscall32:
+        case CALLBACKTYPE_nmi:
+            return 0;  // accepted; 32-bit user code and guest NMIs arrive with later issues
+        default:
+            return err(XEN_ENOSYS);
+        }
+    }
+    if (a.a1 == CALLBACKOP_unregister) {
+        callback_unregister_t cb;
+        if (!get_guest(cb, a.a2)) return err(XEN_EFAULT);
+        return cb.type == CALLBACKTYPE_nmi ? 0 : err(XEN_EINVAL);  // as Xen: only NMI may go
+    }
+    return err(XEN_ENOSYS);
+}
+
+long do_physdev_op(PvVcpu& v, const HypercallArgs& a) {
+    if (a.a1 == PHYSDEVOP_set_iopl) {
+        physdev_set_iopl_t p;
+        if (!get_guest(p, a.a2)) return err(XEN_EFAULT);
+        if (p.iopl > 3) return err(XEN_EINVAL);
+        v.iopl = p.iopl;
+        return 0;
+    }
+    return err(XEN_ENOSYS);
+}
+
 struct HypercallEntry {
     unsigned number;
     Handler pv64;
@@ -134,6 +236,12 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_sched_op, do_sched_op},
     {__HYPERVISOR_vm_assist, do_vm_assist},
     {__HYPERVISOR_memory_op, do_memory_op},
+    {__HYPERVISOR_set_trap_table, do_set_trap_table},
+    {__HYPERVISOR_stack_switch, do_stack_switch},
+    {__HYPERVISOR_fpu_taskswitch, do_fpu_taskswitch},
+    {__HYPERVISOR_set_segment_base, do_set_segment_base},
+    {__HYPERVISOR_callback_op, do_callback_op},
+    {__HYPERVISOR_physdev_op, do_physdev_op},
 };
 
 constexpr unsigned NR_HYPERCALLS = 64;
@@ -156,10 +264,55 @@ long hypercall(PvVcpu& v, u64 nr, const HypercallArgs& a) {
 
 }  // namespace pv::arch::pv
 
+namespace pv::arch::pv {
+
+// HYPERVISOR_iret: the guest's iret_context is on its stack (pushed by the iret stub); it
+// replaces the whole return frame, so it is not an ordinary table entry.
+void do_iret(PvVcpu& v, TrapFrame& f) {
+    constexpr u64 RF_IF = 1u << 9, RF_IOPL = 3u << 12, RF_VM = 1u << 17;
+    iret_context ctx;
+    if (!get_guest(ctx, f.rsp)) domain_crash(*v.domain, f, "HYPERVISOR_iret: unreadable iret context");
+    if ((ctx.cs & 3) == 3) {
+        if (!v.user_cr3) domain_crash(*v.domain, f, "HYPERVISOR_iret to user mode without user page tables");
+        toggle_guest_mode(v);
+    }
+    f.rip = ctx.rip;
+    f.cs = ctx.cs | 3;
+    f.rflags = (ctx.rflags & ~(RF_IOPL | RF_VM)) | RF_IF;
+    f.rsp = ctx.rsp;
+    f.ss = ctx.ss | 3;
+    if (ctx.flags & VGCF_in_syscall) {
+        f.rcx = f.rip;  // return as SYSRET would
+        f.r11 = f.rflags;
+    } else {
+        f.r11 = ctx.r11;
+        f.rcx = ctx.rcx;
+    }
+    if (v.vcpu_info) v.vcpu_info->evtchn_upcall_mask = !(ctx.rflags & RF_IF);
+    f.rax = ctx.rax;
+}
+
+}  // namespace pv::arch::pv
+
 extern "C" void pv_syscall(pv::arch::TrapFrame* f) {
     using namespace pv::arch::pv;
     PvVcpu* v = current();
+    if (!v->kernel_mode) {
+        // SYSCALL from guest user mode: the guest kernel's syscall callback, or #UD without one.
+        if (!v->syscall_callback) {
+            inject_exception(*v, *f, pv::arch::VEC_UD, false, 0);
+            return;
+        }
+        if (!bounce(*v, *f, v->syscall_callback, false, 0, v->syscall_mask_events))
+            domain_crash(*v->domain, *f, "fault writing the syscall frame to the guest stack");
+        f->rflags &= ~(pv::u64{1} << 10);  // DF clear, as the SYSCALL would have left it
+        return;
+    }
     // SYSCALL from guest kernel mode is a hypercall (at any RIP, as Xen does since XSA-466).
+    if (f->rax == __HYPERVISOR_iret) {
+        do_iret(*v, *f);
+        return;
+    }
     pv::arch::pv::HypercallArgs a{f->rdi, f->rsi, f->rdx, f->r10, f->r8};
     f->rax = static_cast<pv::u64>(hypercall(*v, f->rax, a));
 }

@@ -20,8 +20,12 @@ struct PvVcpu {
     bool kernel_mode = true;
     u64 kernel_ss = 0, kernel_sp = 0;
     trap_info_t traps[256] = {};
-    u64 event_callback = 0, failsafe_callback = 0, syscall_callback = 0;
+    u64 event_callback = 0, failsafe_callback = 0, syscall_callback = 0, sysenter_callback = 0;
+    bool syscall_mask_events = false, sysenter_mask_events = false;
     vcpu_info_t* vcpu_info = nullptr;  // in the domain's shared_info page for now
+    u64 fs_base = 0, gs_base_kernel = 0, gs_base_user = 0;
+    unsigned iopl = 0;  // virtual IOPL (PHYSDEVOP_set_iopl)
+    bool virtual_ts = false;  // CR0.TS as the guest sees it (fpu_taskswitch)
 };
 
 enum class DomainState : u8 { building, running, shut_down, crashed };
@@ -64,6 +68,18 @@ void install_syscall_stub(unsigned cpu, u64 stack_block);
 
 // Called from trap_dispatch for an exception or interrupt that arrived from guest mode.
 void guest_trap(TrapFrame& f);
+// Delivers exception `vector` to the guest's handler from its trap table, as a bounce frame on
+// the guest kernel stack (xen-pv-abi.md §2.4).  Crashes the domain when there is no handler or
+// the frame cannot be written.
+void inject_exception(PvVcpu& v, TrapFrame& f, unsigned vector, bool has_error_code, u64 error_code);
+// Switches the vCPU between guest kernel and user mode: page tables and GS bases (Xen's
+// toggle_guest_mode).
+void toggle_guest_mode(PvVcpu& v);
+// The bounce frame itself (traps.cpp); false when it could not be written.
+bool bounce(PvVcpu& v, TrapFrame& f, u64 handler, bool has_error_code, u64 error_code, bool mask_events);
+// Emulates the privileged instruction at the guest's RIP after #GP(0) (or the forced-emulation
+// CPUID after #UD); true when done (RIP advanced).
+bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud);
 // The domain running on this CPU (one vCPU per CPU for now).
 PvVcpu* current();
 

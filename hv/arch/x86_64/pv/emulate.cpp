@@ -1,0 +1,207 @@
+// Emulation of the privileged instructions a 64-bit PV kernel executes in ring 3 (Xen's
+// pv/emul-priv-op.c), available from the guest's first instruction: Linux writes MSR_GS_BASE
+// and runs CPUID behind the forced-emulation prefix before it has a trap table.
+//
+//   #GP(0):  RDMSR/WRMSR (FS/GS bases, PAT, a few read-as-zero), MOV from/to CR0/2/3/4, WBINVD
+//   #UD:     0F 0B 'x' 'e' 'n' + CPUID (the forced-emulation prefix)
+//
+// Anything else is left for the caller to inject as #GP/#UD.
+#include <arch/cpu.hpp>
+
+#include "arch/x86_64/pv/guest_access.hpp"
+#include "arch/x86_64/pv/pv.hpp"
+#include "lib/string.hpp"
+
+#include <xen/arch-x86/cpuid.h>
+
+namespace pv::arch::pv {
+namespace {
+
+constexpr u32 MSR_PAT_ = 0x277, MSR_EFER_ = 0xc0000080, MSR_FS = 0xc0000100, MSR_GS = 0xc0000101,
+              MSR_SHADOW_GS = 0xc0000102, MSR_TSC_AUX = 0xc0000103, MSR_MISC_ENABLE = 0x1a0;
+// Xen's PAT (public/arch-x86/xen.h XEN_MSR_PAT): WB, WT, UC-, UC, WC, WP, UC, UC.
+constexpr u64 XEN_PAT = 0x0050010000070406ull;
+
+u64& gpr(TrapFrame& f, unsigned reg) {
+    switch (reg & 15) {
+    case 0: return f.rax;
+    case 1: return f.rcx;
+    case 2: return f.rdx;
+    case 3: return f.rbx;
+    case 4: return f.rsp;
+    case 5: return f.rbp;
+    case 6: return f.rsi;
+    case 7: return f.rdi;
+    case 8: return f.r8;
+    case 9: return f.r9;
+    case 10: return f.r10;
+    case 11: return f.r11;
+    case 12: return f.r12;
+    case 13: return f.r13;
+    case 14: return f.r14;
+    default: return f.r15;
+    }
+}
+
+bool canonical(u64 a) { return (static_cast<i64>(a << 16) >> 16) == static_cast<i64>(a); }
+
+bool do_rdmsr(PvVcpu& v, u32 msr, u64* out) {
+    switch (msr) {
+    case MSR_FS: *out = v.fs_base; return true;
+    case MSR_GS: *out = v.kernel_mode ? v.gs_base_kernel : v.gs_base_user; return true;
+    case MSR_SHADOW_GS: *out = v.kernel_mode ? v.gs_base_user : v.gs_base_kernel; return true;
+    case MSR_PAT_: *out = XEN_PAT; return true;
+    case MSR_EFER_: *out = rdmsr(MSR_EFER_) & ((1u << 0) | (1u << 8) | (1u << 10) | (1u << 11)); return true;
+    case MSR_TSC_AUX: *out = 0; return true;
+    case MSR_MISC_ENABLE: *out = (1u << 0) | (1u << 11) | (1u << 12); return true;  // fast strings, no BTS/PEBS
+    default: return false;
+    }
+}
+
+bool do_wrmsr(PvVcpu& v, u32 msr, u64 val) {
+    switch (msr) {
+    case MSR_FS:
+        if (!canonical(val)) return false;
+        v.fs_base = val;
+        wrmsr(MSR_FS, val);
+        return true;
+    case MSR_GS:
+        if (!canonical(val)) return false;
+        (v.kernel_mode ? v.gs_base_kernel : v.gs_base_user) = val;
+        wrmsr(MSR_GS, val);
+        return true;
+    case MSR_SHADOW_GS:
+        if (!canonical(val)) return false;
+        (v.kernel_mode ? v.gs_base_user : v.gs_base_kernel) = val;
+        wrmsr(MSR_SHADOW_GS, val);
+        return true;
+    case MSR_PAT_:
+        return val == XEN_PAT;  // the PAT is part of the ABI: writes may only restate it
+    default:
+        return false;
+    }
+}
+
+// CPUID as a PV guest sees it: the host's, minus what a deprivileged kernel must not use, plus
+// the hypervisor leaves at 0x40000000 (Xen's signature, so guests recognise the ABI).
+void pv_cpuid(u32 leaf, u32 sub, CpuidResult& r) {
+    if (leaf >= 0x40000000 && leaf < 0x40010000) {
+        r = {};
+        u32 base = leaf & 0xffffff00u;
+        if (base != 0x40000000) return;
+        switch (leaf & 0xff) {
+        case 0:
+            r.eax = 0x40000002;  // max leaf
+            mem_copy(&r.ebx, "XenV", 4);
+            mem_copy(&r.ecx, "MMXe", 4);
+            mem_copy(&r.edx, "nVMM", 4);
+            break;
+        case 1:
+            r.eax = (4 << 16) | 17;
+            break;
+        case 2:
+            r.eax = 1;  // one hypercall page
+            r.ebx = 0x40000000;  // MSR to write its address to (unused by PV guests)
+            break;
+        default:
+            break;
+        }
+        return;
+    }
+    r = cpuid(leaf, sub);
+    if (leaf == 1) {
+        r.ecx &= ~((1u << 3) | (1u << 5) | (1u << 21) | (1u << 24));  // MONITOR, VMX, x2APIC, TSC-deadline
+        r.ecx |= 1u << 31;                                            // running on a hypervisor
+        r.edx &= ~((1u << 9) | (1u << 22) | (1u << 29));               // APIC, ACPI, TM
+    } else if (leaf == 7 && sub == 0) {
+        r.ebx &= ~((1u << 7) | (1u << 20));  // SMEP, SMAP: the guest kernel runs in ring 3
+    } else if (leaf == 0x80000001) {
+        r.ecx &= ~(1u << 2);  // SVM
+    }
+}
+
+}  // namespace
+
+bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
+    u8 insn[16];
+    // Read what is readable of the next 16 bytes (an instruction may end a page early).
+    usize len = 16;
+    while (len && !copy_from_guest(insn, f.rip, len)) len /= 2;
+    if (len < 2) return false;
+
+    if (from_ud) {
+        // 0F 0B 78 65 6E = ud2; .ascii "xen", then CPUID (0F A2).
+        static constexpr u8 prefix[] = {0x0f, 0x0b, 'x', 'e', 'n', 0x0f, 0xa2};
+        if (len < sizeof prefix || mem_compare(insn, prefix, sizeof prefix) != 0) return false;
+        CpuidResult r;
+        pv_cpuid(static_cast<u32>(f.rax), static_cast<u32>(f.rcx), r);
+        f.rax = r.eax;
+        f.rbx = r.ebx;
+        f.rcx = r.ecx;
+        f.rdx = r.edx;
+        f.rip += sizeof prefix;
+        return true;
+    }
+    if (!v.kernel_mode) return false;  // everything below is for the guest kernel only
+
+    usize at = 0;
+    u8 rex = 0;
+    if ((insn[at] & 0xf0) == 0x40) rex = insn[at++];
+    if (at + 1 >= len || insn[at] != 0x0f) return false;
+    u8 op = insn[at + 1];
+    switch (op) {
+    case 0x32: {  // rdmsr
+        u64 val;
+        if (!do_rdmsr(v, static_cast<u32>(f.rcx), &val)) return false;
+        f.rax = static_cast<u32>(val);
+        f.rdx = val >> 32;
+        f.rip += at + 2;
+        return true;
+    }
+    case 0x30:  // wrmsr
+        if (!do_wrmsr(v, static_cast<u32>(f.rcx), (f.rdx << 32) | static_cast<u32>(f.rax))) return false;
+        f.rip += at + 2;
+        return true;
+    case 0x09:  // wbinvd: nothing for a guest to flush that we would let it
+        f.rip += at + 2;
+        return true;
+    case 0x06:  // clts
+        v.virtual_ts = false;
+        f.rip += at + 2;
+        return true;
+    case 0x20:    // mov %crN, reg
+    case 0x22: {  // mov reg, %crN
+        if (at + 2 >= len) return false;
+        u8 modrm = insn[at + 2];
+        if ((modrm >> 6) != 3) return false;
+        unsigned cr = ((modrm >> 3) & 7) | ((rex & 4) ? 8 : 0);
+        unsigned reg = (modrm & 7) | ((rex & 1) ? 8 : 0);
+        if (op == 0x20) {
+            u64 val;
+            switch (cr) {
+            case 0: val = read_cr0() | (v.virtual_ts ? 8u : 0u); break;
+            case 2: val = v.vcpu_info ? v.vcpu_info->arch.cr2 : 0; break;
+            case 3: val = v.kernel_cr3; break;
+            case 4: val = read_cr4() & ((1u << 5) | (1u << 9) | (1u << 10)); break;  // PAE, OSFXSR, OSXMMEXCPT
+            default: return false;
+            }
+            gpr(f, reg) = val;
+        } else {
+            u64 val = gpr(f, reg);
+            switch (cr) {
+            case 0: v.virtual_ts = val & 8; break;  // only TS is the guest's to change
+            case 2:
+                if (v.vcpu_info) v.vcpu_info->arch.cr2 = val;
+                break;
+            default: return false;  // CR3 loads go through mmuext_op (validated tables)
+            }
+        }
+        f.rip += at + 3;
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+}  // namespace pv::arch::pv
