@@ -16,6 +16,7 @@
 #include <xen/physdev.h>
 #include <xen/memory.h>
 #include <xen/sched.h>
+#include <xen/vcpu.h>
 #include <xen/version.h>
 
 namespace pv::arch::pv {
@@ -56,6 +57,35 @@ long do_xen_version(PvVcpu&, const HypercallArgs& a) {
         xen_extraversion_t ev = {};
         str_copy(ev, "-pvisor", sizeof ev);
         return copy_to_guest(a.a2, ev, sizeof ev) ? 0 : err(XEN_EFAULT);
+    }
+    case XENVER_compile_info: {
+        xen_compile_info_t ci = {};
+        str_copy(ci.compiler, "g++", sizeof ci.compiler);
+        str_copy(ci.compile_by, "pvisor", sizeof ci.compile_by);
+        str_copy(ci.compile_domain, "pvisor", sizeof ci.compile_domain);
+        str_copy(ci.compile_date, __DATE__, sizeof ci.compile_date);
+        return copy_to_guest(a.a2, &ci, sizeof ci) ? 0 : err(XEN_EFAULT);
+    }
+    case XENVER_capabilities: {
+        xen_capabilities_info_t caps = {};
+        str_copy(caps, "xen-3.0-x86_64", sizeof caps);
+        return copy_to_guest(a.a2, caps, sizeof caps) ? 0 : err(XEN_EFAULT);
+    }
+    case XENVER_changeset: {
+        xen_changeset_info_t cs = {};
+        str_copy(cs, "pvisor", sizeof cs);
+        return copy_to_guest(a.a2, cs, sizeof cs) ? 0 : err(XEN_EFAULT);
+    }
+    case XENVER_platform_parameters: {
+        xen_platform_parameters_t pp;
+        pp.virt_start = HYPERVISOR_VIRT_START;
+        return put_guest(a.a2, pp) ? 0 : err(XEN_EFAULT);
+    }
+    case XENVER_pagesize:
+        return PAGE_SIZE;
+    case XENVER_guest_handle: {
+        xen_domain_handle_t h = {};
+        return copy_to_guest(a.a2, h, sizeof h) ? 0 : err(XEN_EFAULT);
     }
     case XENVER_get_features: {
         xen_feature_info_t fi;
@@ -119,6 +149,35 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
         m.max_mfn = mm::frames().nr_frames() - 1;
         return put_guest(a.a2, m) ? 0 : err(XEN_EFAULT);
     }
+    default:
+        return err(XEN_ENOSYS);
+    }
+}
+
+long do_vcpu_op(PvVcpu& v, const HypercallArgs& a) {
+    if (a.a2 != v.id) return err(XEN_ENOENT);  // one vCPU per domain until SMP guests arrive
+    switch (a.a1) {
+    case VCPUOP_is_up:
+        return 1;
+    case VCPUOP_register_vcpu_info: {
+        vcpu_register_vcpu_info_t info;
+        if (!get_guest(info, a.a3)) return err(XEN_EFAULT);
+        // The new vcpu_info must fit in one page of the caller's own memory.
+        if (info.offset > PAGE_SIZE - sizeof(vcpu_info_t) || info.mfn >= mm::frames().nr_frames())
+            return err(XEN_EINVAL);
+        bool owned = false;
+        for (u64 pfn = 0; pfn < v.domain->nr_pages && !owned; ++pfn) owned = v.domain->p2m[pfn] == info.mfn;
+        if (!owned) return err(XEN_EINVAL);
+        if (v.vcpu_info != &v.domain->shared_info->vcpu_info[v.id]) return err(XEN_EINVAL);  // once only, as Xen
+        auto* nv = reinterpret_cast<vcpu_info_t*>(static_cast<u8*>(phys_to_virt(info.mfn << PAGE_SHIFT)) + info.offset);
+        mem_copy(nv, v.vcpu_info, sizeof *nv);
+        // As Xen: assume everything is pending so nothing posted meanwhile is lost.
+        nv->evtchn_pending_sel = ~0ul;
+        v.vcpu_info = nv;
+        return 0;
+    }
+    case VCPUOP_register_runstate_memory_area:
+        return 0;  // accepted; runstate accounting arrives with the scheduler (issue 4)
     default:
         return err(XEN_ENOSYS);
     }
@@ -224,6 +283,8 @@ long do_physdev_op(PvVcpu& v, const HypercallArgs& a) {
     return err(XEN_ENOSYS);
 }
 
+long do_multicall(PvVcpu& v, const HypercallArgs& a);
+
 struct HypercallEntry {
     unsigned number;
     Handler pv64;
@@ -242,6 +303,8 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_set_segment_base, do_set_segment_base},
     {__HYPERVISOR_callback_op, do_callback_op},
     {__HYPERVISOR_physdev_op, do_physdev_op},
+    {__HYPERVISOR_vcpu_op, do_vcpu_op},
+    {__HYPERVISOR_multicall, do_multicall},
 };
 
 constexpr unsigned NR_HYPERCALLS = 64;
@@ -261,6 +324,35 @@ long hypercall(PvVcpu& v, u64 nr, const HypercallArgs& a) {
     if (nr >= NR_HYPERCALLS || !kTable.pv64[nr]) return err(XEN_ENOSYS);
     return kTable.pv64[nr](v, a);
 }
+
+void do_iret(PvVcpu& v, TrapFrame& f);
+
+namespace {
+
+// multicall: each entry's result is written back; a nested multicall is refused; an iret ends
+// the batch (XSA-213) — it rewrote the guest's frame, so nothing after it may run.
+long do_multicall(PvVcpu& v, const HypercallArgs& a) {
+    u64 list = a.a1, nr = a.a2;
+    if (nr > 4096) return err(XEN_EINVAL);  // bounded: no unbounded work in one hypercall
+    for (u64 i = 0; i < nr; ++i) {
+        multicall_entry_t e;
+        u64 at = list + i * sizeof e;
+        if (!get_guest(e, at)) return err(XEN_EFAULT);
+        if (e.op == __HYPERVISOR_iret) {
+            do_iret(v, *v.frame);
+            v.returned_via_iret = true;
+            return static_cast<long>(v.frame->rax);
+        }
+        long r = e.op == __HYPERVISOR_multicall
+                     ? err(XEN_EINVAL)
+                     : hypercall(v, e.op, HypercallArgs{e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]});
+        e.result = static_cast<xen_ulong_t>(r);
+        if (!put_guest(at + offsetof(multicall_entry_t, result), e.result)) return err(XEN_EFAULT);
+    }
+    return 0;
+}
+
+}  // namespace
 
 }  // namespace pv::arch::pv
 
@@ -313,6 +405,9 @@ extern "C" void pv_syscall(pv::arch::TrapFrame* f) {
         do_iret(*v, *f);
         return;
     }
+    v->frame = f;
+    v->returned_via_iret = false;
     pv::arch::pv::HypercallArgs a{f->rdi, f->rsi, f->rdx, f->r10, f->r8};
-    f->rax = static_cast<pv::u64>(hypercall(*v, f->rax, a));
+    long r = hypercall(*v, f->rax, a);
+    if (!v->returned_via_iret) f->rax = static_cast<pv::u64>(r);
 }
