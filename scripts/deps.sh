@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pvisor needs to build, boot and test, if any is missing.
 set -euo pipefail
+# xen-hypervisor-4.17-amd64: Debian's Xen 4.17, the oracle the guest tests run on (tests/guest).
 pkgs=(build-essential cmake ninja-build python3 libgtest-dev libxen-dev
-      qemu-system-x86 grub-pc-bin grub-common xorriso mtools)
+      qemu-system-x86 grub-pc-bin grub-common xorriso mtools xen-hypervisor-4.17-amd64)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,45 @@
+// A small check framework for guest test kernels.
+//
+// Each check prints exactly one line on the console:
+//     pvtest: check <name>: PASS
+//     pvtest: check <name>: FAIL (<detail>)
+// and finish() prints the verdict, then powers the domain off:
+//     pvtest: verdict: PASS (<n> checks)
+//     pvtest: verdict: FAIL (<k> of <n> failed)
+// PASS lines carry nothing but the name, so two hypervisors that behave alike print identical
+// lines; values that legitimately differ (addresses, versions, timings) go on `pvtest: info:`
+// lines, which comparisons ignore.  Names are unique, dot-separated, without spaces.
+#pragma once
+#include "guest/lib/types.hpp"
+
+namespace pvg {
+
+// The result of one check, already printed; true when it passed.
+bool check_pass(const char* name);
+bool check_fail(const char* name, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// Passes when ok, else fails with the formatted detail.
+bool check(const char* name, bool ok, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+// Passes when actual == expected; the failure detail shows both, with errno names for negative
+// values that are Xen errnos (so "-38 (ENOSYS)").
+bool check_eq(const char* name, i64 actual, i64 expected, const char* expr);
+bool check_eq_hex(const char* name, u64 actual, u64 expected, const char* expr);
+
+// A line of information that is not a check (not compared between hypervisors).
+void info(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// The name of a Xen errno value (positive or negated), or nullptr.
+const char* errno_name(i64 value);
+
+unsigned checks_run();
+unsigned checks_failed();
+
+// Prints the verdict and shuts the domain down with SHUTDOWN_poweroff.
+[[noreturn]] void finish();
+
+}  // namespace pvg
+
+#define CHECK(name, cond) ::pvg::check((name), static_cast<bool>(cond), "%s is false", #cond)
+#define CHECK_EQ(name, actual, expected) \
+    ::pvg::check_eq((name), static_cast<::pvg::i64>(actual), static_cast<::pvg::i64>(expected), #actual)
+#define CHECK_EQ_HEX(name, actual, expected) \
+    ::pvg::check_eq_hex((name), static_cast<::pvg::u64>(actual), static_cast<::pvg::u64>(expected), #actual)
