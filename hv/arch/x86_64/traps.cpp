@@ -104,6 +104,11 @@ extern "C" void trap_dispatch(TrapFrame* f) {
         pv::guest_trap(*f);
         return;
     }
+    // A guest's data breakpoint hit while the hypervisor copies guest memory: not ours to take.
+    if (f->vector == VEC_DB && pv::current()) {
+        asm volatile("mov %0, %%db6" : : "r"(0xffff0ff0ul));
+        return;
+    }
     // A fault while touching guest memory on a guest's behalf resumes at its fixup.
     if (f->vector == VEC_PF) {
         if (u64 fixup = pv::exception_fixup(f->rip)) {

@@ -49,7 +49,7 @@ long do_console_io(PvVcpu& v, const HypercallArgs& a) {
     return 0;
 }
 
-long do_xen_version(PvVcpu&, const HypercallArgs& a) {
+long do_xen_version(PvVcpu& v, const HypercallArgs& a) {
     switch (a.a1) {
     case XENVER_version:
         return (4 << 16) | 17;  // the interface pvisor implements: Xen 4.17
@@ -90,13 +90,13 @@ long do_xen_version(PvVcpu&, const HypercallArgs& a) {
     case XENVER_get_features: {
         xen_feature_info_t fi;
         if (!get_guest(fi, a.a2)) return err(XEN_EFAULT);
-        if (fi.submap_idx != 0) {
-            fi.submap = 0;
-        } else {
-            // What Xen reports to a 64-bit PV dom0 (Linux panics without 5 and 7).
-            fi.submap = (1u << XENFEAT_writable_descriptor_tables) | (1u << XENFEAT_mmu_pt_update_preserve_ad) |
-                        (1u << XENFEAT_gnttab_map_avail_bits) | (1u << XENFEAT_highmem_assist);
-        }
+        if (fi.submap_idx >= XENFEAT_NR_SUBMAPS) return err(XEN_EINVAL);
+        // What Xen 4.17 reports to a 64-bit PV guest (Linux panics without 5 and 7); dom0 for
+        // the hardware domain.
+        fi.submap = (1u << XENFEAT_mmu_pt_update_preserve_ad) | (1u << XENFEAT_highmem_assist) |
+                    (1u << XENFEAT_gnttab_map_avail_bits) | (1u << XENFEAT_memory_op_vnode_supported) |
+                    (1u << XENFEAT_direct_mapped);
+        if (v.domain->privileged) fi.submap |= 1u << XENFEAT_dom0;
         return put_guest(a.a2, fi) ? 0 : err(XEN_EFAULT);
     }
     default:
@@ -181,6 +181,52 @@ long do_vcpu_op(PvVcpu& v, const HypercallArgs& a) {
     default:
         return err(XEN_ENOSYS);
     }
+}
+
+bool canonical(u64 a);
+
+// Debug registers: DR0-3 must hold guest addresses (a breakpoint on hypervisor memory would be
+// a side channel and a way to trap the hypervisor); DR7 may not set GD (which would fault the
+// hypervisor's own DR accesses) nor I/O breakpoints; the hardware gets the guest's values while
+// it runs (one vCPU per CPU for now).
+long do_set_debugreg(PvVcpu& v, const HypercallArgs& a) {
+    u64 reg = a.a1, val = a.a2;
+    switch (reg) {
+    case 0: case 1: case 2: case 3:
+        if (!guest_range_ok(val, 8) || !canonical(val)) return err(XEN_EPERM);
+        v.debugreg[reg] = val;
+        switch (reg) {
+        case 0: asm volatile("mov %0, %%db0" : : "r"(val)); break;
+        case 1: asm volatile("mov %0, %%db1" : : "r"(val)); break;
+        case 2: asm volatile("mov %0, %%db2" : : "r"(val)); break;
+        default: asm volatile("mov %0, %%db3" : : "r"(val)); break;
+        }
+        return 0;
+    case 6:
+        if (val >> 32) return err(XEN_EPERM);
+        v.debugreg[6] = (val & 0xe00f) | 0xffff0ff0;  // the architecturally fixed bits
+        return 0;
+    case 7: {
+        if (val >> 32) return err(XEN_EPERM);
+        if (val & (1u << 13)) return err(XEN_EPERM);  // GD
+        for (unsigned i = 0; i < 4; ++i)
+            if (((val >> (16 + 4 * i)) & 3) == 2) return err(XEN_EPERM);  // I/O breakpoint
+        v.debugreg[7] = (val & 0xffff27ff) | 0x400;
+        u64 dr7 = v.debugreg[7];
+        asm volatile("mov %0, %%db7" : : "r"(dr7));
+        return 0;
+    }
+    default:
+        return err(XEN_ENODEV);
+    }
+}
+
+long do_get_debugreg(PvVcpu& v, const HypercallArgs& a) {
+    u64 reg = a.a1;
+    if (reg > 7 || reg == 4 || reg == 5) return err(XEN_ENODEV);
+    if (reg == 6 && !v.debugreg[6]) return 0xffff0ff0;
+    if (reg == 7 && !v.debugreg[7]) return 0x400;
+    return static_cast<long>(v.debugreg[reg]);
 }
 
 bool canonical(u64 a) { return (static_cast<i64>(a << 16) >> 16) == static_cast<i64>(a); }
@@ -305,6 +351,8 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_physdev_op, do_physdev_op},
     {__HYPERVISOR_vcpu_op, do_vcpu_op},
     {__HYPERVISOR_multicall, do_multicall},
+    {__HYPERVISOR_set_debugreg, do_set_debugreg},
+    {__HYPERVISOR_get_debugreg, do_get_debugreg},
 };
 
 constexpr unsigned NR_HYPERCALLS = 64;

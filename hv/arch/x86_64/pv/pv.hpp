@@ -26,6 +26,7 @@ struct PvVcpu {
     u64 fs_base = 0, gs_base_kernel = 0, gs_base_user = 0;
     unsigned iopl = 0;  // virtual IOPL (PHYSDEVOP_set_iopl)
     bool virtual_ts = false;  // CR0.TS as the guest sees it (fpu_taskswitch)
+    u64 debugreg[8] = {};        // DR0-3, DR6, DR7 as the guest set them
     TrapFrame* frame = nullptr;  // the guest's registers during a hypercall (top of the stack)
     bool returned_via_iret = false;  // set by HYPERVISOR_iret: the frame is the guest's new state
 };
