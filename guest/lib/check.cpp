@@ -108,13 +108,13 @@ void info(const char* fmt, ...) {
 unsigned checks_run() { return g_run; }
 unsigned checks_failed() { return g_failed; }
 
-void finish() {
+void finish(unsigned shutdown_reason) {
     if (g_failed == 0)
         print("%s: verdict: PASS (%u checks)\n", PREFIX, g_run);
     else
         print("%s: verdict: FAIL (%u of %u failed)\n", PREFIX, g_failed, g_run);
     console_flush();
-    shutdown(SHUTDOWN_poweroff);
+    shutdown(shutdown_reason);
 }
 
 }  // namespace pvg

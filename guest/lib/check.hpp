@@ -11,6 +11,7 @@
 // lines, which comparisons ignore.  Names are unique, dot-separated, without spaces.
 #pragma once
 #include "guest/lib/types.hpp"
+#include "guest/lib/xen.hpp"
 
 namespace pvg {
 
@@ -34,7 +35,7 @@ unsigned checks_run();
 unsigned checks_failed();
 
 // Prints the verdict and shuts the domain down with SHUTDOWN_poweroff.
-[[noreturn]] void finish();
+[[noreturn]] void finish(unsigned shutdown_reason = SHUTDOWN_poweroff);
 
 }  // namespace pvg
 

@@ -643,6 +643,17 @@ extern "C" [[noreturn]] void guest_main(start_info_t* si) {
     print("pvtest: start\n");
     print_boot_info(si);
 
+    // Crash-path tests, before any trap table exists: the hypervisor must end the domain and
+    // report it (crash=pagefault: a write to an unmapped address; crash=ud: an invalid opcode).
+    pv::StrView crash = cmdline_value(si, "crash");
+    if (crash.equals("pagefault")) {
+        print("pvtest: crashing with a page fault\n");
+        *reinterpret_cast<volatile u64*>(0x1000) = 0x5a5a;
+    } else if (crash.equals("ud")) {
+        print("pvtest: crashing with an invalid opcode\n");
+        asm volatile("ud2");
+    }
+
     check_start_info(si);
     check_layout(si);
     check_entry_state();
@@ -663,5 +674,7 @@ extern "C" [[noreturn]] void guest_main(start_info_t* si) {
     check_mmu(si);
     check_shared_info(si);
     check_traps();
-    finish();
+    // shutdown=reboot|crash picks the final SCHEDOP_shutdown reason (default poweroff).
+    pv::StrView how = cmdline_value(si, "shutdown");
+    finish(how.equals("reboot") ? SHUTDOWN_reboot : how.equals("crash") ? SHUTDOWN_crash : SHUTDOWN_poweroff);
 }

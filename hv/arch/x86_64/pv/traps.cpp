@@ -69,8 +69,12 @@ void toggle_guest_mode(PvVcpu& v) {
 void inject_exception(PvVcpu& v, TrapFrame& f, unsigned vector, bool has_error_code, u64 error_code) {
     const trap_info_t& t = v.traps[vector & 255];
     if (!t.address) {
-        char why[80];
-        format(why, sizeof why, "exception %u with no handler in the trap table", vector);
+        char why[120];
+        if (vector == VEC_PF)
+            format(why, sizeof why, "exception 14 (page fault at %#lx, error code %#lx) with no handler in the trap table",
+                   read_cr2(), error_code);
+        else
+            format(why, sizeof why, "exception %u with no handler in the trap table", vector);
         domain_crash(*v.domain, f, why);
     }
     if (vector == 14 && v.vcpu_info) v.vcpu_info->arch.cr2 = read_cr2();
