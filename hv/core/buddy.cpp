@@ -49,10 +49,12 @@ Result<u64> FrameAllocator::alloc(unsigned order) {
     if (order > MAX_ORDER) return error(XEN_EINVAL);
     SpinGuard guard(lock_);
     unsigned k = order;
-    while (k <= MAX_ORDER && free_lists_[k].empty()) ++k;
-    if (k > MAX_ORDER) return error(XEN_ENOMEM);
+    PageInfo::FreeLink* link = nullptr;
+    while (k <= MAX_ORDER && !(link = free_lists_[k].pop_front())) ++k;
+    if (!link) return error(XEN_ENOMEM);
 
-    PageInfo* head = free_lists_[k].pop_front();
+    PageInfo* head = &PageInfo::from_free_link(*link);
+    head->end_free_link();
     --nr_free_blocks_[k];
     u64 mfn = static_cast<u64>(head - table_);
     // Keep the lower half each time; the upper halves, tails until now, become free heads.
@@ -61,7 +63,7 @@ Result<u64> FrameAllocator::alloc(unsigned order) {
         PageInfo& upper = table_[mfn + (u64{1} << k)];
         upper.state = PageState::free;
         upper.order = static_cast<u8>(k);
-        free_lists_[k].push_front(upper);
+        free_lists_[k].push_front(upper.begin_free_link());
         ++nr_free_blocks_[k];
     }
     head->state = PageState::allocated;
@@ -78,7 +80,8 @@ Result<void> FrameAllocator::free(u64 mfn, unsigned order) {
     } else if (mfn >= nr_frames_ || (u64{1} << order) > nr_frames_ - mfn) {
         err = XEN_ERANGE;
     } else if (!is_aligned(mfn, u64{1} << order) || table_[mfn].state != PageState::allocated ||
-               table_[mfn].order != order) {
+               table_[mfn].order != order ||
+               table_[mfn].count_info.load(std::memory_order_relaxed) != 0) {
         err = XEN_EINVAL;
     } else {
         free_block_locked(mfn, order);
@@ -98,7 +101,8 @@ void FrameAllocator::free_block_locked(u64 mfn, unsigned order) {
         if (buddy >= nr_frames_) break;
         PageInfo& b = table_[buddy];
         if (b.state != PageState::free || b.order != order) break;
-        FreeList::remove(b);
+        FreeList::remove(b.free_link);
+        b.end_free_link();
         --nr_free_blocks_[order];
         table_[max(mfn, buddy)].state = PageState::tail;
         mfn = min(mfn, buddy);
@@ -107,7 +111,7 @@ void FrameAllocator::free_block_locked(u64 mfn, unsigned order) {
     PageInfo& head = table_[mfn];
     head.state = PageState::free;
     head.order = static_cast<u8>(order);
-    free_lists_[order].push_front(head);
+    free_lists_[order].push_front(head.begin_free_link());
     ++nr_free_blocks_[order];
 }
 

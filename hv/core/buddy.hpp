@@ -8,8 +8,11 @@
 //
 // Only block heads carry state (see page_info.hpp), and every transition keeps the other frames
 // marked tail, so free() can check a caller's claim in O(1): the frame must be the head of an
-// allocated block of exactly that order.  Frames never given to the allocator stay reserved and
-// are never merged into a block, which is what lets ranges with holes sit side by side.
+// allocated block of exactly that order, and nothing may still reference it (count_info zero).
+// A free head's record holds its list link in place of the MMU's in-use fields; the allocator
+// switches the two as heads join and leave the lists.  Frames never given to the allocator stay
+// reserved and are never merged into a block, which is what lets ranges with holes sit side by
+// side.
 //
 // One lock covers all lists, as Xen's heap_lock does; allocation is not allowed in interrupt
 // context, so the lock does not mask interrupts.
@@ -44,9 +47,10 @@ public:
     // The first MFN of a free block of 2^order frames, aligned to its size.  ENOMEM when no block is
     // large enough, EINVAL for an order above MAX_ORDER.
     Result<u64> alloc(unsigned order);
-    // Returns a block from alloc().  EINVAL for an order above MAX_ORDER, a misaligned MFN, or an
+    // Returns a block from alloc().  EINVAL for an order above MAX_ORDER, a misaligned MFN, an
     // MFN that is not the head of an allocated block of that order (double free, wrong order, middle
-    // of a block); ERANGE for a block beyond the table.  Rejected calls change nothing.
+    // of a block), or a head something still holds a reference to; ERANGE for a block beyond the
+    // table.  Rejected calls change nothing.
     Result<void> free(u64 mfn, unsigned order);
 
     u64 nr_frames() const { return nr_frames_; }
@@ -63,7 +67,7 @@ public:
     void dump(Sink& out) const;
 
 private:
-    using FreeList = List<PageInfo, FreeListTag>;
+    using FreeList = List<PageInfo::FreeLink, FreeListTag>;
 
     void free_block_locked(u64 mfn, unsigned order);
 
