@@ -118,23 +118,16 @@ void fill_hypercall_page(u8* page) {
 bool allocate_memory(PvDomain& d, u64 nr_pages) {
     d.p2m = static_cast<u64*>(hv_heap().alloc(nr_pages * sizeof(u64)));
     if (!d.p2m) return false;
-    // Largest blocks first: physically contiguous runs keep the guest's TLB and our tables small.
-    u64 pfn = 0;
-    unsigned order = 10;
-    while (pfn < nr_pages) {
-        while ((u64{1} << order) > nr_pages - pfn && order) --order;
-        auto r = mm::frames().alloc(order);
-        if (!r) {
-            if (order == 0) return false;
-            --order;
-            continue;
-        }
-        for (u64 i = 0; i < (u64{1} << order); ++i) {
-            d.p2m[pfn + i] = *r + i;
-            mem_set(phys_to_virt((*r + i) << PAGE_SHIFT), 0, PAGE_SIZE);
-            m2p_set(*r + i, pfn + i);
-        }
-        pfn += u64{1} << order;
+    // Frame by frame: each is given to the domain on its own and comes back to the allocator
+    // on its own when its last reference goes (the buddy allocator hands out neighbouring
+    // frames in a row, so the memory is still mostly contiguous).
+    for (u64 pfn = 0; pfn < nr_pages; ++pfn) {
+        auto r = mm::frames().alloc(0);
+        if (!r) return false;
+        d.p2m[pfn] = *r;
+        mem_set(phys_to_virt(*r << PAGE_SHIFT), 0, PAGE_SIZE);
+        m2p_set(*r, pfn);
+        if (!mmu_assign(d, *r)) return false;
     }
     d.nr_pages = d.max_pages = nr_pages;
     return true;
@@ -151,9 +144,7 @@ void build_page_tables(PvDomain& d, const Layout& l) {
     u64* l4 = static_cast<u64*>(pfn_virt(d, l4_pfn));
     // The hypervisor's slots: the M2P (read-only, user) and everything else the hypervisor
     // maps, shared with its own tables.
-    const u64* hv_l4 = paging::table_virt(paging::hv_tables().root());
-    for (unsigned s = 256; s < 272; ++s) l4[s] = hv_l4[s];
-    l4[256] = m2p_l3_table() | paging::PTE_P | paging::PTE_U | paging::PTE_A;
+    fill_hypervisor_l4_slots(l4);
 
     u64* l3 = nullptr;
     u64* l2 = nullptr;
@@ -236,6 +227,7 @@ PvDomain* build_dom0(const Dom0Input& in) {
     mem_set(si, 0, PAGE_SIZE);
     d->shared_info = static_cast<shared_info_t*>(si);
     d->shared_info_mfn = virt_to_phys(si) >> PAGE_SHIFT;
+    if (!mmu_assign(*d, d->shared_info_mfn)) return nullptr;  // the guest may map it
     for (auto& v : d->shared_info->vcpu_info) v.evtchn_upcall_mask = 1;
     d->vcpu0.vcpu_info = &d->shared_info->vcpu_info[0];
 
@@ -273,6 +265,13 @@ PvDomain* build_dom0(const Dom0Input& in) {
         si_info->mod_len = in.initrd_len;
     }
     str_copy(reinterpret_cast<char*>(si_info->cmd_line), in.cmdline, sizeof si_info->cmd_line);
+
+    // Type and pin the initial tables, as the guest would with mmuext_op: every entry is
+    // validated like any guest-made table, so a builder bug cannot slip a bad mapping in.
+    if (auto r = mmu_pin_root(*d, d->vcpu0.kernel_cr3 >> PAGE_SHIFT); !r) {
+        pv_err("dom0: its initial page tables do not validate: %s\n", errno_name(r.error()));
+        return nullptr;
+    }
 
     // Registers at entry (xen-pv-abi.md §1.5).
     TrapFrame& r = d->vcpu0.regs;

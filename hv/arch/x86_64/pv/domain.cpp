@@ -3,6 +3,7 @@
 #include <arch/percpu.hpp>
 #include <arch/power.hpp>
 #include <arch/smp.hpp>
+#include <arch/time.hpp>
 
 #include "arch/x86_64/pv/guest_access.hpp"
 #include "arch/x86_64/pv/pv.hpp"
@@ -68,9 +69,39 @@ void print_guest_state(const PvDomain& d, const TrapFrame& f) {
 
 PvVcpu* current() { return g_current[this_cpu_id()]; }
 
+// vcpu_time_info: system time = system_time + ((tsc - tsc_timestamp) scaled by mul/shift), as
+// Xen's set_time_scale computes the scale: shift so the tick rate lies in (0.5, 1] GHz-multiple
+// range, then mul = 10^9 * 2^32 / rate.  Updated at start here; kept current with the
+// scheduler's time work (issue 4).
+void publish_time(vcpu_info_t& vi) {
+    u64 hz = time::tsc_khz() * 1000;
+    if (!hz) return;
+    int shift = 0;
+    u64 tps = hz;
+    while (tps > 2'000'000'000ull) {
+        tps >>= 1;
+        --shift;
+    }
+    while (tps <= 1'000'000'000ull) {
+        tps <<= 1;
+        ++shift;
+    }
+    auto& t = vi.time;
+    t.version = t.version + 1;  // odd: update in progress
+    asm volatile("" : : : "memory");
+    t.tsc_timestamp = rdtsc();
+    t.system_time = time::since_boot_ns();
+    t.tsc_to_system_mul = static_cast<u32>((1'000'000'000ull << 32) / tps);
+    t.tsc_shift = static_cast<i8>(shift);
+    t.flags = 0;
+    asm volatile("" : : : "memory");
+    t.version = t.version + 1;
+}
+
 [[noreturn]] void start_domain(PvDomain& d) {
     unsigned cpu = this_cpu_id();
     g_current[cpu] = &d.vcpu0;
+    publish_time(*d.vcpu0.vcpu_info);
     install_syscall_stub(cpu, smp::cpu(cpu).stack_block);
     write_cr3(d.vcpu0.kernel_cr3);
     pv_enter_guest(&d.vcpu0.regs);

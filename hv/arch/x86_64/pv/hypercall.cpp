@@ -21,10 +21,6 @@
 
 namespace pv::arch::pv {
 
-struct HypercallArgs {
-    u64 a1, a2, a3, a4, a5;
-};
-
 namespace {
 
 using Handler = long (*)(PvVcpu& v, const HypercallArgs& a);
@@ -353,6 +349,9 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_multicall, do_multicall},
     {__HYPERVISOR_set_debugreg, do_set_debugreg},
     {__HYPERVISOR_get_debugreg, do_get_debugreg},
+    {__HYPERVISOR_mmu_update, do_mmu_update},
+    {__HYPERVISOR_mmuext_op, do_mmuext_op},
+    {__HYPERVISOR_update_va_mapping, do_update_va_mapping},
 };
 
 constexpr unsigned NR_HYPERCALLS = 64;

@@ -4,6 +4,7 @@
 #include <arch/traps.hpp>
 
 #include "core/xen_abi.hpp"
+#include "lib/result.hpp"
 #include "lib/types.hpp"
 
 #include <xen/xen.h>
@@ -68,6 +69,19 @@ void m2p_set(u64 mfn, u64 pfn);
 u64 m2p_l3_table();  // physical address of the L3 shared by every guest's slot 256
 
 void install_syscall_stub(unsigned cpu, u64 stack_block);
+
+// The PV MMU (mmu.cpp): frames are assigned to a domain before its tables are validated.
+Result<void> mmu_assign(PvDomain& d, u64 mfn);
+// Pins the L4 and makes it the vCPU's root (holding the references a root holds).
+Result<void> mmu_pin_root(PvDomain& d, u64 l4_mfn);
+// The hypervisor's L4 slots (256-271, with the M2P in 256) for a guest L4.
+void fill_hypervisor_l4_slots(u64* l4);
+struct HypercallArgs {
+    u64 a1, a2, a3, a4, a5;
+};
+long do_mmu_update(PvVcpu& v, const HypercallArgs& a);
+long do_mmuext_op(PvVcpu& v, const HypercallArgs& a);
+long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
 
 // Called from trap_dispatch for an exception or interrupt that arrived from guest mode.
 void guest_trap(TrapFrame& f);
