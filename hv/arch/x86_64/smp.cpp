@@ -57,6 +57,7 @@ void load_tables(PerCpu& c) { load_cpu_tables(c.gdt_page, c.gdt_window, &c.tss, 
 namespace smp {
 
 PerCpu& cpu(unsigned id) { return g_cpus[id]; }
+void* zero_page() { return phys_to_virt(g_zero_frame); }
 unsigned online_cpus() { return g_online.load(); }
 
 void init_bsp() {

@@ -120,6 +120,58 @@ void pv_cpuid(u32 leaf, u32 sub, CpuidResult& r) {
     }
 }
 
+// Ports the hypervisor drives itself: a guest's access reads as all ones and writes are dropped
+// (Xen's admin_io_okay), whatever its IOPL.
+bool hypervisor_port(u32 port, unsigned bytes) {
+    auto overlaps = [&](u32 lo, u32 hi) { return port <= hi && port + bytes - 1 >= lo; };
+    return overlaps(0x20, 0x21) || overlaps(0xa0, 0xa1) ||  // the 8259 PICs
+           overlaps(0x40, 0x43) || overlaps(0x61, 0x61) ||  // the PIT (calibration)
+           overlaps(0x3f8, 0x3ff);                           // COM1, the hypervisor console
+}
+
+// IN/OUT (E4-E7, EC-EF, with a 66 operand-size prefix): allowed when the virtual IOPL admits
+// the virtual ring (guest kernel = ring 1, as Xen's PV IOPL).
+bool emulate_io(PvVcpu& v, TrapFrame& f, const u8* insn, usize len) {
+    usize at = 0;
+    unsigned size = 4;
+    if (at < len && insn[at] == 0x66) {
+        size = 2;
+        ++at;
+    }
+    if (at >= len) return false;
+    u8 op = insn[at++];
+    if (!((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef))) return false;
+    if ((op & 1) == 0) size = 1;
+    u32 port;
+    if (op <= 0xe7) {
+        if (at >= len) return false;
+        port = insn[at++];
+    } else {
+        port = static_cast<u16>(f.rdx);
+    }
+    unsigned ring = v.kernel_mode ? 1 : 3;
+    if (ring > v.iopl) return false;  // #GP, as the hardware would at this IOPL
+    bool is_in = (op & 2) == 0;
+    auto p = static_cast<u16>(port);
+    if (is_in) {
+        u32 val = 0xffffffff;
+        if (!hypervisor_port(port, size)) {
+            if (size == 1) val = inb(p);
+            else if (size == 2) val = inw(p);
+            else val = inl(p);
+        }
+        if (size == 1) f.rax = (f.rax & ~u64{0xff}) | (val & 0xff);
+        else if (size == 2) f.rax = (f.rax & ~u64{0xffff}) | (val & 0xffff);
+        else f.rax = val;  // a 32-bit result zero-extends
+    } else if (!hypervisor_port(port, size)) {
+        if (size == 1) outb(p, static_cast<u8>(f.rax));
+        else if (size == 2) outw(p, static_cast<u16>(f.rax));
+        else outl(p, static_cast<u32>(f.rax));
+    }
+    f.rip += at;
+    return true;
+}
+
 }  // namespace
 
 bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
@@ -142,6 +194,7 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
         f.rip += sizeof prefix;
         return true;
     }
+    if (emulate_io(v, f, insn, len)) return true;
     if (!v.kernel_mode) return false;  // everything below is for the guest kernel only
 
     usize at = 0;

@@ -352,6 +352,8 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_mmu_update, do_mmu_update},
     {__HYPERVISOR_mmuext_op, do_mmuext_op},
     {__HYPERVISOR_update_va_mapping, do_update_va_mapping},
+    {__HYPERVISOR_set_gdt, do_set_gdt},
+    {__HYPERVISOR_update_descriptor, do_update_descriptor},
 };
 
 constexpr unsigned NR_HYPERCALLS = 64;

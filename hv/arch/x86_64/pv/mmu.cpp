@@ -5,6 +5,8 @@
 #include <arch/layout.hpp>
 #include <arch/mm.hpp>
 #include <arch/paging.hpp>
+#include <arch/percpu.hpp>
+#include <arch/smp.hpp>
 
 #include "arch/x86_64/pv/guest_access.hpp"
 #include "arch/x86_64/pv/pv.hpp"
@@ -46,6 +48,7 @@ X86MmEnv g_env;
 PvMmu<X86MmEnv> g_mmu(g_env);
 
 constexpr long err(Errno e) { return -static_cast<long>(e); }
+using smp::zero_page;
 
 void flush_local() { write_cr3(read_cr3()); }
 
@@ -241,6 +244,48 @@ long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a) {
     default: break;
     }
     return 0;
+}
+
+// set_gdt: up to 14 frames (7168 descriptors) of the guest's own, typed seg_desc (so no
+// writable mapping of them may exist, and every descriptor passed the check), mapped read-only
+// into the guest part of this CPU's GDT window (pages 0-13; desc.hpp).  The previous frames'
+// references are dropped after the switch.
+long do_set_gdt(PvVcpu& v, const HypercallArgs& a) {
+    u64 list = a.a1, entries = a.a2;
+    if (entries > 14 * 512) return err(XEN_EINVAL);
+    unsigned nr = static_cast<unsigned>((entries + 511) / 512);
+    u64 frames[14] = {};
+    for (unsigned i = 0; i < nr; ++i)
+        if (!get_guest(frames[i], list + i * sizeof(xen_pfn_t))) return err(XEN_EFAULT);
+    Owner d = owner_of(*v.domain);
+    for (unsigned i = 0; i < nr; ++i) {
+        if (auto r = g_mmu.get_page_and_type(frames[i], d, PageType::seg_desc); !r) {
+            while (i--) g_mmu.put_page_and_type(frames[i]);
+            return err(XEN_EINVAL);
+        }
+    }
+    PerCpu& c = smp::cpu(this_cpu_id());
+    for (unsigned p = 0; p < 14; ++p) {
+        u64 va = c.gdt_window + p * PAGE_SIZE;
+        paging::hv_tables().unmap_page(va);
+        u64 pa = p < nr ? frames[p] << PAGE_SHIFT : virt_to_phys(zero_page());
+        mm::map_hv_pages(va, pa, 1, paging::MAP_RO);
+    }
+    for (unsigned i = 0; i < v.gdt_nr_frames; ++i) g_mmu.put_page_and_type(v.gdt_frames[i]);
+    for (unsigned i = 0; i < 14; ++i) v.gdt_frames[i] = frames[i];
+    v.gdt_nr_frames = nr;
+    v.gdt_entries = entries;
+    return 0;
+}
+
+// update_descriptor: one descriptor at machine address maddr (8-byte aligned) of the guest's
+// own frames, checked as set_gdt's are (core/pv_desc.cpp).
+long do_update_descriptor(PvVcpu& v, const HypercallArgs& a) {
+    u64 maddr = a.a1, desc = a.a2;
+    if (maddr & 7) return err(XEN_EINVAL);
+    auto r = g_mmu.update_descriptor(owner_of(*v.domain), maddr >> PAGE_SHIFT,
+                                     static_cast<unsigned>((maddr & (PAGE_SIZE - 1)) >> 3), desc);
+    return r ? 0 : err(r.error());
 }
 
 }  // namespace pv::arch::pv

@@ -27,6 +27,9 @@ struct PvVcpu {
     u64 fs_base = 0, gs_base_kernel = 0, gs_base_user = 0;
     unsigned iopl = 0;  // virtual IOPL (PHYSDEVOP_set_iopl)
     bool virtual_ts = false;  // CR0.TS as the guest sees it (fpu_taskswitch)
+    u64 gdt_frames[14] = {};      // set_gdt: the guest's descriptor frames (0: none)
+    unsigned gdt_nr_frames = 0;
+    u64 gdt_entries = 0;
     u64 debugreg[8] = {};        // DR0-3, DR6, DR7 as the guest set them
     TrapFrame* frame = nullptr;  // the guest's registers during a hypercall (top of the stack)
     bool returned_via_iret = false;  // set by HYPERVISOR_iret: the frame is the guest's new state
@@ -82,6 +85,8 @@ struct HypercallArgs {
 long do_mmu_update(PvVcpu& v, const HypercallArgs& a);
 long do_mmuext_op(PvVcpu& v, const HypercallArgs& a);
 long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
+long do_set_gdt(PvVcpu& v, const HypercallArgs& a);
+long do_update_descriptor(PvVcpu& v, const HypercallArgs& a);
 
 // Called from trap_dispatch for an exception or interrupt that arrived from guest mode.
 void guest_trap(TrapFrame& f);

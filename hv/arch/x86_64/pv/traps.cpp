@@ -86,9 +86,21 @@ void guest_trap(TrapFrame& f) {
     PvVcpu* v = current();
     if (!v) fatal_trap(f);
     switch (f.vector) {
-    case 0x80:
-        inject_exception(*v, f, 0x80, false, 0);
+    case VEC_BP:
+    case VEC_OF:
+    case 0x80: {
+        // Raised by the guest itself (int3, into, int $0x80 through DPL-3 gates): allowed only
+        // if its trap-table entry's DPL admits the current virtual ring, else #GP as on Xen.
+        unsigned vec = static_cast<unsigned>(f.vector);
+        unsigned ring = v->kernel_mode ? 1 : 3;
+        if (v->traps[vec].address && (v->traps[vec].flags & 3) < ring) {
+            f.rip -= vec == 0x80 ? 2 : 1;  // the #GP points at the instruction, not after it
+            inject_exception(*v, f, VEC_GP, true, (u64{vec} << 3) | 2);
+            return;
+        }
+        inject_exception(*v, f, vec, false, 0);
         return;
+    }
     case VEC_PF: {
         // The hardware saw ring 3; the guest's error code says which virtual mode it was in.
         u64 ec = v->kernel_mode ? f.error_code & ~u64{4} : f.error_code | 4;

@@ -32,6 +32,8 @@ PerCpu& cpu(unsigned id);
 // Sends a call IPI to every other online CPU and waits (bounded) for each to answer; returns
 // how many answered.
 unsigned ping_all();
+// A page of zeroes, never written: backs the unused part of GDT windows.
+void* zero_page();
 // A CPU that receives the panic NMI parks itself here.
 [[noreturn]] void stop_this_cpu();
 
