@@ -246,6 +246,27 @@ long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a) {
     return 0;
 }
 
+bool mmu_l1_slot(const PvVcpu& v, u64 va, u64* l1_mfn, unsigned* index) {
+    auto r = l1_table_for(v, va, index);
+    if (!r) return false;
+    *l1_mfn = *r;
+    return true;
+}
+
+u64 mmu_entry(u64 table_mfn, unsigned index) {
+    return __atomic_load_n(&g_env.table(table_mfn)[index & 511], __ATOMIC_RELAXED);
+}
+
+bool mmu_is_l1_table(const PvDomain& d, u64 mfn) {
+    PageInfo* pi = g_env.ram_frame(mfn);
+    if (!pi || pi->count_info.load(std::memory_order_relaxed) == 0 || pi->use.owner != owner_of(d)) return false;
+    return pgt::type(pi->use.type_info.load(std::memory_order_relaxed)) == PageType::l1;
+}
+
+bool mmu_write_entry(PvDomain& d, u64 table_mfn, unsigned index, u64 val) {
+    return static_cast<bool>(g_mmu.update_entry(owner_of(d), table_mfn, index, val, false));
+}
+
 // set_gdt: up to 14 frames (7168 descriptors) of the guest's own, typed seg_desc (so no
 // writable mapping of them may exist, and every descriptor passed the check), mapped read-only
 // into the guest part of this CPU's GDT window (pages 0-13; desc.hpp).  The previous frames'

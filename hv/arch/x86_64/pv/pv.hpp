@@ -86,6 +86,15 @@ long do_mmu_update(PvVcpu& v, const HypercallArgs& a);
 long do_mmuext_op(PvVcpu& v, const HypercallArgs& a);
 long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
 long do_set_gdt(PvVcpu& v, const HypercallArgs& a);
+// For writable page tables (ptwr.cpp): the L1 slot mapping va in the kernel tables, an entry's
+// current value, whether a frame is an L1 table of d's, and a validated entry write.
+bool mmu_l1_slot(const PvVcpu& v, u64 va, u64* l1_mfn, unsigned* index);
+u64 mmu_entry(u64 table_mfn, unsigned index);
+bool mmu_is_l1_table(const PvDomain& d, u64 mfn);
+bool mmu_write_entry(PvDomain& d, u64 table_mfn, unsigned index, u64 val);
+// Carries out a guest kernel's write to one of its read-only L1 tables (writable_pagetables);
+// true when done and the guest may resume after the instruction.
+bool emulate_pt_write(PvVcpu& v, TrapFrame& f, u64 cr2);
 long do_update_descriptor(PvVcpu& v, const HypercallArgs& a);
 
 // Called from trap_dispatch for an exception or interrupt that arrived from guest mode.

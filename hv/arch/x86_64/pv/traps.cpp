@@ -102,6 +102,7 @@ void guest_trap(TrapFrame& f) {
         return;
     }
     case VEC_PF: {
+        if (emulate_pt_write(*v, f, read_cr2())) return;
         // The hardware saw ring 3; the guest's error code says which virtual mode it was in.
         u64 ec = v->kernel_mode ? f.error_code & ~u64{4} : f.error_code | 4;
         inject_exception(*v, f, VEC_PF, true, ec);
