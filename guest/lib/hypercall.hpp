@@ -69,6 +69,10 @@ template <Via via = Via::Syscall> inline long set_debugreg(int reg, u64 value) {
 template <Via via = Via::Syscall> inline long get_debugreg(int reg) {
     return hypercall<via>(__HYPERVISOR_get_debugreg, static_cast<u64>(reg));
 }
+// maddr: the machine address of an 8-byte descriptor slot; desc: the descriptor.
+template <Via via = Via::Syscall> inline long update_descriptor(u64 maddr, u64 desc) {
+    return hypercall<via>(__HYPERVISOR_update_descriptor, maddr, desc);
+}
 template <Via via = Via::Syscall> inline long memory_op(unsigned cmd, void* a) {
     return hypercall<via>(__HYPERVISOR_memory_op, cmd, arg(a));
 }

@@ -12,6 +12,8 @@
 #include "arch/x86_64/pv/pv.hpp"
 #include "core/console.hpp"
 #include "core/pv_mmu.hpp"
+#include "core/ratelimit.hpp"
+#include <arch/time.hpp>
 #include "lib/string.hpp"
 
 namespace pv::arch::pv {
@@ -65,6 +67,15 @@ Result<u64> l1_table_for(const PvVcpu& v, u64 va, unsigned* index) {
     return table;
 }
 
+// Refusals are logged with the domain, rate-limited: the guest decides how many there are.
+RateLimit g_refusal_log(20, 5);
+void log_refusal(const PvDomain& d, const char* what, u64 arg, Errno e) {
+    u64 dropped = 0;
+    if (!g_refusal_log.allow(time::since_boot_ns(), &dropped)) return;
+    if (dropped) pv_warn("(%lu similar messages suppressed)\n", dropped);
+    pv_warn("d%u: %s %#lx refused: %s\n", d.id, what, arg, errno_name(e));
+}
+
 bool self_or_own(const PvVcpu& v, u64 domid) {
     return domid == DOMID_SELF || domid == v.domain->id;
 }
@@ -110,6 +121,7 @@ long do_mmu_update(PvVcpu& v, const HypercallArgs& a) {
             }
             auto index = static_cast<unsigned>((req.ptr & (PAGE_SIZE - 1)) >> 3);
             if (auto r = g_mmu.update_entry(d, mfn, index, req.val, cmd == MMU_PT_UPDATE_PRESERVE_AD); !r) {
+                log_refusal(*v.domain, "mmu_update of entry", req.val, r.error());
                 rc = err(r.error());
                 break;
             }
@@ -223,6 +235,7 @@ long do_mmuext_op(PvVcpu& v, const HypercallArgs& a) {
             break;
         }
         if (!r) {
+            log_refusal(dom, "mmuext_op command", op.cmd, r.error());
             rc = err(r.error());
             break;
         }
@@ -237,7 +250,10 @@ long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a) {
     unsigned index = 0;
     auto l1 = l1_table_for(v, va, &index);
     if (!l1) return err(l1.error());
-    if (auto r = g_mmu.update_entry(owner_of(*v.domain), *l1, index, val, false); !r) return err(r.error());
+    if (auto r = g_mmu.update_entry(owner_of(*v.domain), *l1, index, val, false); !r) {
+        log_refusal(*v.domain, "update_va_mapping of entry", val, r.error());
+        return err(r.error());
+    }
     switch (flags & UVMF_FLUSHTYPE_MASK) {
     case UVMF_TLB_FLUSH: flush_local(); break;
     case UVMF_INVLPG: invlpg(reinterpret_cast<void*>(va)); break;
