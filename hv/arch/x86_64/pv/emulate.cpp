@@ -19,8 +19,9 @@ namespace {
 
 constexpr u32 MSR_PAT_ = 0x277, MSR_EFER_ = 0xc0000080, MSR_FS = 0xc0000100, MSR_GS = 0xc0000101,
               MSR_SHADOW_GS = 0xc0000102, MSR_TSC_AUX = 0xc0000103, MSR_MISC_ENABLE = 0x1a0;
-// Xen's PAT (public/arch-x86/xen.h XEN_MSR_PAT): WB, WT, UC-, UC, WC, WP, UC, UC.
-constexpr u64 XEN_PAT = 0x0050010000070406ull;
+// Xen's PAT (Xen's XEN_MSR_PAT): WB, WT, UC-, UC, WC, WP, UC, UC — entry by entry 06 04 07 00
+// 01 05 00 00.
+constexpr u64 XEN_PAT = 0x0000050100070406ull;
 
 u64& gpr(TrapFrame& f, unsigned reg) {
     switch (reg & 15) {
@@ -196,6 +197,13 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
     }
     if (emulate_io(v, f, insn, len)) return true;
     if (!v.kernel_mode) return false;  // everything below is for the guest kernel only
+    // CLI/STI: with a virtual IOPL that admits the kernel, Xen skips them (the guest's virtual
+    // interrupt flag is its event mask, not EFLAGS.IF); without, #GP.
+    if (insn[0] == 0xfa || insn[0] == 0xfb) {
+        if (v.iopl < 1) return false;
+        f.rip += 1;
+        return true;
+    }
 
     usize at = 0;
     u8 rex = 0;
@@ -220,8 +228,28 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
         return true;
     case 0x06:  // clts
         v.virtual_ts = false;
+        asm volatile("clts");
         f.rip += at + 2;
         return true;
+    case 0x21:    // mov %drN, reg
+    case 0x23: {  // mov reg, %drN
+        if (at + 2 >= len) return false;
+        u8 modrm = insn[at + 2];
+        if ((modrm >> 6) != 3) return false;
+        unsigned dr = (modrm >> 3) & 7;
+        if (dr == 4 || dr == 5) dr += 2;  // the architectural aliases of DR6/DR7
+        unsigned reg = (modrm & 7) | ((rex & 1) ? 8 : 0);
+        if (op == 0x21) {
+            u64 val = v.debugreg[dr];
+            if (dr == 6 && !val) val = 0xffff0ff0;
+            if (dr == 7 && !val) val = 0x400;
+            gpr(f, reg) = val;
+        } else if (set_debugreg(v, dr, gpr(f, reg)) != 0) {
+            return false;
+        }
+        f.rip += at + 3;
+        return true;
+    }
     case 0x20:    // mov %crN, reg
     case 0x22: {  // mov reg, %crN
         if (at + 2 >= len) return false;
@@ -232,7 +260,7 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
         if (op == 0x20) {
             u64 val;
             switch (cr) {
-            case 0: val = read_cr0() | (v.virtual_ts ? 8u : 0u); break;
+            case 0: val = (read_cr0() & ~u64{8}) | (v.virtual_ts ? 8u : 0u); break;
             case 2: val = v.vcpu_info ? v.vcpu_info->arch.cr2 : 0; break;
             case 3: val = v.kernel_cr3; break;
             case 4: val = read_cr4() & ((1u << 5) | (1u << 9) | (1u << 10)); break;  // PAE, OSFXSR, OSXMMEXCPT
@@ -242,7 +270,14 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
         } else {
             u64 val = gpr(f, reg);
             switch (cr) {
-            case 0: v.virtual_ts = val & 8; break;  // only TS is the guest's to change
+            case 0:  // only TS is the guest's to change; the hardware follows (lazy FPU)
+                v.virtual_ts = val & 8;
+                if (v.virtual_ts) write_cr0(read_cr0() | 8);
+                else asm volatile("clts");
+                break;
+            case 3:  // a new kernel root: as mmuext_op NEW_BASEPTR (validated)
+                if (!mmu_new_baseptr(v, val >> PAGE_SHIFT)) return false;
+                break;
             case 2:
                 if (v.vcpu_info) v.vcpu_info->arch.cr2 = val;
                 break;

@@ -32,8 +32,7 @@ constexpr long err(Errno e) { return -static_cast<long>(e); }
 long do_console_io(PvVcpu& v, const HypercallArgs& a) {
     if (a.a1 != CONSOLEIO_write) return err(XEN_ENOSYS);
     if (!v.domain->privileged) return err(XEN_EPERM);
-    u64 count = a.a2, ptr = a.a3;
-    if (count > (1u << 20)) return err(XEN_EINVAL);
+    u64 count = a.a2, ptr = a.a3;  // no cap: the copy faults (-EFAULT) where the guest's memory ends
     char buf[128];
     u64 done = 0;
     while (done < count) {
@@ -185,8 +184,11 @@ bool canonical(u64 a);
 // a side channel and a way to trap the hypervisor); DR7 may not set GD (which would fault the
 // hypervisor's own DR accesses) nor I/O breakpoints; the hardware gets the guest's values while
 // it runs (one vCPU per CPU for now).
-long do_set_debugreg(PvVcpu& v, const HypercallArgs& a) {
-    u64 reg = a.a1, val = a.a2;
+long do_set_debugreg(PvVcpu& v, const HypercallArgs& a) { return set_debugreg(v, a.a1, a.a2); }
+
+}  // namespace
+
+long set_debugreg(PvVcpu& v, u64 reg, u64 val) {
     switch (reg) {
     case 0: case 1: case 2: case 3:
         if (!guest_range_ok(val, 8) || !canonical(val)) return err(XEN_EPERM);
@@ -216,6 +218,8 @@ long do_set_debugreg(PvVcpu& v, const HypercallArgs& a) {
         return err(XEN_ENODEV);
     }
 }
+
+namespace {
 
 long do_get_debugreg(PvVcpu& v, const HypercallArgs& a) {
     u64 reg = a.a1;
@@ -441,6 +445,7 @@ extern "C" void pv_syscall(pv::arch::TrapFrame* f) {
     if (!v->kernel_mode) {
         // SYSCALL from guest user mode: the guest kernel's syscall callback, or #UD without one.
         if (!v->syscall_callback) {
+            f->rip -= 2;  // #UD at the SYSCALL itself, as Xen reports it
             inject_exception(*v, *f, pv::arch::VEC_UD, false, 0);
             return;
         }

@@ -32,7 +32,7 @@ public:
         // Domain 0 may map device memory, but not the interrupt controllers the hypervisor
         // drives (I/O APIC, HPET, local APIC: 0xfec00000-0xfeffffff).
         u64 pa = mfn << PAGE_SHIFT;
-        return d == dom0_owner() && !(pa >= 0xfec00000 && pa < 0xff000000);
+        return d == dom0_owner() && mfn < max_io_mfn() && !(pa >= 0xfec00000 && pa < 0xff000000);
     }
     bool cache_attrs_permitted(Owner d) const { return d == dom0_owner(); }
     void free_frame(u64 mfn, Owner) { (void)mm::frames().free(mfn, 0); }
@@ -43,6 +43,16 @@ public:
     void init_hypervisor_l4_slots(u64 mfn) { fill_hypervisor_l4_slots(table(mfn)); }
 
     static Owner dom0_owner() { return static_cast<Owner>(1); }
+    // Frames beyond the CPU's physical address width exist nowhere (as Xen bounds dom0's I/O
+    // memory by paddr_bits).
+    static u64 max_io_mfn() {
+        static u64 limit = 0;
+        if (!limit) {
+            unsigned bits = (cpuid(0x80000000).eax >= 0x80000008) ? (cpuid(0x80000008).eax & 0xff) : 36;
+            limit = u64{1} << (bits - PAGE_SHIFT);
+        }
+        return limit;
+    }
 };
 static_assert(MmEnv<X86MmEnv>);
 
@@ -262,6 +272,16 @@ long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a) {
     return 0;
 }
 
+bool mmu_new_baseptr(PvVcpu& v, u64 mfn) {
+    if (mfn == 0) return false;
+    auto old = g_mmu.new_baseptr(owner_of(*v.domain), v.kernel_cr3 >> PAGE_SHIFT, mfn);
+    if (!old) return false;
+    v.kernel_cr3 = mfn << PAGE_SHIFT;
+    if (v.kernel_mode) write_cr3(v.kernel_cr3);
+    g_mmu.put_baseptr(*old);
+    return true;
+}
+
 bool mmu_l1_slot(const PvVcpu& v, u64 va, u64* l1_mfn, unsigned* index) {
     auto r = l1_table_for(v, va, index);
     if (!r) return false;
@@ -305,8 +325,10 @@ long do_set_gdt(PvVcpu& v, const HypercallArgs& a) {
     for (unsigned p = 0; p < 14; ++p) {
         u64 va = c.gdt_window + p * PAGE_SIZE;
         paging::hv_tables().unmap_page(va);
+        // The guest's frames writable in this mapping (the CPU sets descriptors' accessed bits);
+        // the guest itself can have no writable mapping of them (type seg_desc).
         u64 pa = p < nr ? frames[p] << PAGE_SHIFT : virt_to_phys(zero_page());
-        mm::map_hv_pages(va, pa, 1, paging::MAP_RO);
+        mm::map_hv_pages(va, pa, 1, p < nr ? paging::MAP_RW : paging::MAP_RO);
     }
     for (unsigned i = 0; i < v.gdt_nr_frames; ++i) g_mmu.put_page_and_type(v.gdt_frames[i]);
     for (unsigned i = 0; i < 14; ++i) v.gdt_frames[i] = frames[i];

@@ -1,4 +1,4 @@
-// Writable page tables (VMASST_TYPE_writable_pagetables, Xen's pv/ro-page-fault.c): a guest
+// Writable page tables (Xen's pv/ro-page-fault.c; VMASST_TYPE_writable_pagetables, always on for 64-bit guests): a guest
 // kernel may write its L1 page-table entries with ordinary instructions although the tables are
 // mapped read-only.  The write faults; here it is decoded and carried out as an mmu_update would
 // be — validated, references moved — then the guest resumes after the instruction.  Updates must
@@ -107,7 +107,8 @@ bool decode(const u8* insn, usize len, Decoded& d) {
 }  // namespace
 
 bool emulate_pt_write(PvVcpu& v, TrapFrame& f, u64 cr2) {
-    if (!(v.domain->vm_assist & (1ul << VMASST_TYPE_writable_pagetables)) || !v.kernel_mode) return false;
+    // Xen 4.17 emulates these writes for 64-bit guests whether or not writable_pagetables is on.
+    if (!v.kernel_mode) return false;
     // The fault must be a write to a present, read-only page...
     if ((f.error_code & 3) != 3) return false;
     u64 l1_mfn;

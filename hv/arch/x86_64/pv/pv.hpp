@@ -86,6 +86,10 @@ long do_mmu_update(PvVcpu& v, const HypercallArgs& a);
 long do_mmuext_op(PvVcpu& v, const HypercallArgs& a);
 long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
 long do_set_gdt(PvVcpu& v, const HypercallArgs& a);
+// set_debugreg's checks and effect, shared with MOV to DRn emulation: 0 or -errno.
+long set_debugreg(PvVcpu& v, u64 reg, u64 val);
+// NEW_BASEPTR for the kernel root (MOV to CR3 emulation): false when refused.
+bool mmu_new_baseptr(PvVcpu& v, u64 mfn);
 // For writable page tables (ptwr.cpp): the L1 slot mapping va in the kernel tables, an entry's
 // current value, whether a frame is an L1 table of d's, and a validated entry write.
 bool mmu_l1_slot(const PvVcpu& v, u64 va, u64* l1_mfn, unsigned* index);

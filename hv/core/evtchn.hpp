@@ -1,0 +1,223 @@
+// Event channels with the 2-level ABI: the per-domain port table (EventChannels), the shared-memory
+// side (the evtchn_2l functions), and the environment the engine needs (EvtchnEnv); the engine
+// that carries out EVTCHNOP_* and the hypervisor's VIRQs is EvtchnOps<Env> (core/evtchn_ops.hpp).
+// Xen's common/event_channel.c and common/event_2l.c, rewritten.
+//
+// Ports
+// -----
+// A domain has ports 0..4095 (64 words of 64 bits in shared_info, hence "2-level": a selector bit
+// per word in each vcpu_info, a pending bit per port).  Each port is free, reserved (port 0
+// only: never allocated, its status reads "closed"), unbound (waiting for one named domain to
+// bind to it), interdomain (connected to a port of a peer domain, possibly itself), virq, ipi or
+// pirq (no physical IRQs yet: nothing creates one).  Each port also names the vCPU it notifies.
+// Allocation takes the lowest free port up to the domain's max_port (Xen's max_evtchn_port),
+// then -ENOSPC.  Xen allocates port storage in buckets of 64 and calls a port "valid" only once
+// its bucket exists; operations on a port beyond that answer -EINVAL even when it is below the
+// limit.  valid_ reproduces this, so every errno matches Xen's.
+//
+// Invariants, kept under the domain locks
+// ---------------------------------------
+// * Interdomain ports come in pairs: port p of A connected to port q of B exactly when q of B
+//   is connected to p of A.  Binding and closing change both ends with both domains locked, so
+//   holding either domain's lock keeps the pair intact; close turns the surviving end into an
+//   unbound port that accepts the closer again (the remote end is not freed: its owner may still
+//   be using it).
+// * A virq port is in its domain's VIRQ table (global VIRQs: vCPU 0's row) and vice versa.
+// * The pending bit of a free port is clear (close clears it, so a reused port starts clean).
+//   Mask bits belong to the guest and are never touched here except by unmask.
+//
+// Locking
+// -------
+// One spinlock per domain, always taken with interrupts off, so the hypervisor may raise a VIRQ
+// from an interrupt handler.  An operation on two domains (bind_interdomain, close of an
+// interdomain port, reset and destruction through close) takes both locks, the lower domid
+// first.  close() finds the peer only after locking its own domain: if the peer's domid is lower,
+// it drops its lock, takes both in order and looks again (Xen's "goto again"), refusing with
+// -EINVAL if the port was rebound to a third domain meanwhile.  send() holds only the sender's
+// lock: that keeps its port's pair intact, and the receiving port's notify vCPU is an atomic the
+// receiver may change under its own lock (Xen reads it the same way).
+//
+// 2-level delivery (evtchn_2l)
+// ----------------------------
+// The guest reads and writes the pending, mask, selector and upcall words concurrently with the
+// hypervisor, so every access is an atomic read-modify-write, sequentially consistent.  Sending:
+// set the pending bit; if it was already set, stop (the event coalesces).  If the port is
+// unmasked, set the word's selector bit in the notify vCPU's vcpu_info; if that was newly set,
+// set evtchn_upcall_pending; if that was newly set, kick the vCPU.  Unmask: clear the mask bit;
+// if it was set and the port is pending, the same selector/upcall steps.  The order is what
+// makes it lossless: the guest clears upcall_pending, then the selector, then the pending bits,
+// and a sender that raced with it finds one of them clear and raises it again; an unmask racing
+// with a send sees either the pending bit (and raises the upcall itself) or is seen by the
+// sender as unmasked.  evtchn_upcall_mask is not looked at: it gates delivery of the upcall (the
+// arch code's business), not the bits.
+//
+// The environment (EvtchnEnv)
+// ---------------------------
+// The engine reaches other domains, shared memory, the scheduler and the security policy only
+// through Env.  All of Env's calls may happen with event-channel locks held and interrupts off,
+// so none may call back into event channels.
+#pragma once
+#include <atomic>
+#include <concepts>
+
+#include "core/xen_abi.hpp"
+#include "lib/result.hpp"
+#include "lib/spinlock.hpp"
+#include "lib/types.hpp"
+
+#include <xen/event_channel.h>
+
+namespace pv {
+
+class EventChannels;
+
+template <typename E>
+concept EvtchnEnv = requires(E& env, const E& cenv, domid_t d, domid_t other, unsigned vcpu,
+                             evtchn_port_t port) {
+    // The event channels of live domain d; nullptr when there is none (-ESRCH).  A table must stay
+    // valid while any operation may use it: a domain is freed only after destroy() returned and
+    // no operation that could have looked it up is still running (Xen's RCU on domains).
+    { env.channels(d) } -> std::same_as<EventChannels*>;
+    // d's shared_info page (evtchn_pending[] and evtchn_mask[] are used); nullptr: none yet, and
+    // events are then dropped.
+    { env.shared_info(d) } -> std::same_as<shared_info_t*>;
+    // The vcpu_info of d's vCPU (in shared_info, or where register_vcpu_info put it); nullptr
+    // exactly when d has no such vCPU (-ENOENT for binds).
+    { env.vcpu_info(d, vcpu) } -> std::same_as<vcpu_info_t*>;
+    // evtchn_upcall_pending of d's vCPU went from 0 to 1: make the vCPU notice (wake it if
+    // blocked, IPI its CPU if running; Xen's vcpu_kick).
+    { env.kick(d, vcpu) } -> std::same_as<void>;
+    // port of d just became pending, masked or not: wake any vCPU of d polling it (SCHEDOP_poll;
+    // Xen's evtchn_check_pollers).
+    { env.wake_pollers(d, port) } -> std::same_as<void>;
+    // May d operate on other's event channels (alloc_unbound in it, status, reset)?  Xen's
+    // XSM_TARGET: a control domain, or other's device model; not asked when d == other.
+    { cenv.controls(d, other) } -> std::same_as<bool>;
+    // May d connect to an unbound port of other's?  The XSM interdomain hook (dummy: always).
+    { cenv.may_bind(d, other) } -> std::same_as<bool>;
+    // Has a controller paused d (Xen's controller_pause_count)?  Needed to reset another domain.
+    { cenv.paused_by_controller(d) } -> std::same_as<bool>;
+};
+
+namespace evtchn {
+inline constexpr unsigned BITS_PER_WORD = sizeof(xen_ulong_t) * 8;
+inline constexpr evtchn_port_t NR_PORTS = BITS_PER_WORD * BITS_PER_WORD;  // Xen's max_evtchns
+static_assert(NR_PORTS == EVTCHN_2L_NR_CHANNELS);
+// Xen's EVTCHNS_PER_BUCKET on x86-64 (a page of 64-byte struct evtchn): the unit in which ports
+// become valid.
+inline constexpr evtchn_port_t PORTS_PER_BUCKET = 64;
+// vCPUs a domain may have as far as event channels go (the VIRQ table's rows).
+inline constexpr unsigned MAX_VCPUS = 128;
+// The per-vCPU VIRQs (bound once per vCPU, never re-bound); all others are global (x86 has no
+// per-vCPU arch VIRQs).
+bool virq_is_global(u32 virq);
+}  // namespace evtchn
+
+enum class PortState : u8 { free, reserved, unbound, interdomain, pirq, virq, ipi };
+
+// What a port is, for dumps and tests (one consistent snapshot).
+struct PortInfo {
+    PortState state;
+    u16 vcpu;           // notify vCPU
+    domid_t remote_dom; // unbound: the domain allowed to bind; interdomain: the peer
+    u32 value;          // interdomain: the peer's port; virq: the VIRQ; pirq: the PIRQ
+};
+
+// The 2-level ABI on a domain's shared memory.  vi may be nullptr (no such vCPU): then only the
+// shared_info bits change.
+namespace evtchn_2l {
+struct Raised {
+    bool newly_pending;  // the pending bit went 0 -> 1 (pollers must be woken)
+    bool kick;           // evtchn_upcall_pending went 0 -> 1 (the vCPU must be kicked)
+};
+Raised set_pending(shared_info_t& si, vcpu_info_t* vi, evtchn_port_t port);
+// True when the upcall went 0 -> 1 and the vCPU must be kicked.
+bool unmask(shared_info_t& si, vcpu_info_t* vi, evtchn_port_t port);
+void clear_pending(shared_info_t& si, evtchn_port_t port);
+bool is_pending(const shared_info_t& si, evtchn_port_t port);
+bool is_masked(const shared_info_t& si, evtchn_port_t port);
+}  // namespace evtchn_2l
+
+// One domain's port table.  Everything that changes it goes through EvtchnOps.
+class EventChannels {
+public:
+    // max_port: the highest port the domain may allocate (Xen's max_evtchn_port; toolstacks give
+    // domUs 1023 by default), clamped to the ABI's 4095.
+    explicit EventChannels(domid_t id, evtchn_port_t max_port = evtchn::NR_PORTS - 1);
+    EventChannels(const EventChannels&) = delete;
+    EventChannels& operator=(const EventChannels&) = delete;
+
+    domid_t id() const { return id_; }
+    evtchn_port_t max_port() const { return max_port_; }
+    // Ports [0, valid_ports()) exist; the rest answer -EINVAL whatever the limit.
+    evtchn_port_t valid_ports() const { return valid_.load(std::memory_order_acquire); }
+    // A snapshot of port p (< NR_PORTS; a port not yet valid reads free).
+    PortInfo inspect(evtchn_port_t p) const;
+    // The port bound to virq for vcpu (global VIRQs: vcpu 0), 0 for none (Xen's
+    // guest_enabled_event).
+    evtchn_port_t virq_port(u32 virq, u32 vcpu) const;
+
+private:
+    template <EvtchnEnv> friend class EvtchnOps;
+
+    struct Port {
+        PortState state = PortState::free;
+        domid_t remote_dom = 0;
+        std::atomic<u16> notify_vcpu{0};
+        u32 value = 0;
+    };
+
+    bool valid(evtchn_port_t p) const { return p < valid_.load(std::memory_order_relaxed); }
+    static bool usable(PortState s) { return s != PortState::free && s != PortState::reserved; }
+    u16 notify(evtchn_port_t p) const { return ports_[p].notify_vcpu.load(std::memory_order_relaxed); }
+    // With lock_ held.  The lowest free port, making its bucket valid if needed; -ENOSPC past
+    // max_port_, -EINVAL once the domain is dying.
+    Result<evtchn_port_t> get_free_port();
+    // With lock_ held, on a port get_free_port returned.
+    void open(evtchn_port_t p, PortState s, u16 vcpu, domid_t remote_dom, u32 value);
+    // With lock_ held: back to free, notify vCPU 0, pending cleared (si may be nullptr).
+    void free_port(evtchn_port_t p, shared_info_t* si);
+    u16& virq_slot(u32 virq, u32 vcpu) { return virq_port_[evtchn::virq_is_global(virq) ? 0 : vcpu][virq]; }
+    // With lock_ held: status, vcpu and the union member of the port's state, as Xen writes them
+    // (the other union bytes keep what the guest passed in).
+    void fill_status(evtchn_port_t p, evtchn_status_t& st) const;
+    // With lock_ held: ports other than port 0 not free.
+    unsigned open_ports() const;
+
+    mutable Spinlock lock_;
+    domid_t id_;
+    evtchn_port_t max_port_;
+    std::atomic<evtchn_port_t> valid_{evtchn::PORTS_PER_BUCKET};
+    bool dying_ = false;
+    std::atomic<bool> resetting_{false};
+    Port ports_[evtchn::NR_PORTS];
+    u16 virq_port_[evtchn::MAX_VCPUS][NR_VIRQS] = {};
+};
+
+// The argument of each EVTCHNOP_*, as the hypercall layer copies it in from the guest.
+union EvtchnOpArgs {
+    evtchn_alloc_unbound_t alloc_unbound;
+    evtchn_bind_interdomain_t bind_interdomain;
+    evtchn_bind_virq_t bind_virq;
+    evtchn_bind_pirq_t bind_pirq;
+    evtchn_bind_ipi_t bind_ipi;
+    evtchn_close_t close;
+    evtchn_send_t send;
+    evtchn_status_t status;
+    evtchn_bind_vcpu_t bind_vcpu;
+    evtchn_unmask_t unmask;
+    evtchn_reset_t reset;
+    evtchn_init_control_t init_control;
+    evtchn_expand_array_t expand_array;
+    evtchn_set_priority_t set_priority;
+};
+// How many bytes of its argument command cmd reads (0: unknown command, which Xen answers with
+// -ENOSYS without touching guest memory), and whether the argument goes back to the guest when
+// the command succeeds (the whole struct, as Xen's __copy_to_guest).
+struct EvtchnOpShape {
+    usize size;
+    bool copy_back;
+};
+EvtchnOpShape evtchn_op_shape(int cmd);
+
+}  // namespace pv
