@@ -39,6 +39,13 @@ void Uart16550::put(char c) {
     outb(static_cast<u16>(base_ + THR), static_cast<u8>(c));
 }
 
+usize Uart16550::read(char* buf, usize max) {
+    constexpr u8 LSR_DR = 0x01;
+    usize n = 0;
+    while (n < max && (inb(static_cast<u16>(base_ + LSR)) & LSR_DR)) buf[n++] = static_cast<char>(inb(base_));
+    return n;
+}
+
 void Uart16550::write(const char* s, usize n) {
     for (usize i = 0; i < n; ++i) {
         if (s[i] == '\n') put('\r');

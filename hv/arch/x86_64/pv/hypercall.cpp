@@ -5,6 +5,7 @@
 #include <arch/layout.hpp>
 #include <arch/mm.hpp>
 #include <arch/percpu.hpp>
+#include <arch/serial.hpp>
 
 #include "arch/x86_64/pv/guest_access.hpp"
 #include "arch/x86_64/pv/pv.hpp"
@@ -30,8 +31,16 @@ constexpr long err(Errno e) { return -static_cast<long>(e); }
 // console_io: CONSOLEIO_write prints the guest's bytes on the hypervisor console (domain 0;
 // other domains get their own console rings in a later issue).
 long do_console_io(PvVcpu& v, const HypercallArgs& a) {
-    if (a.a1 != CONSOLEIO_write) return err(XEN_ENOSYS);
+    if (a.a1 != CONSOLEIO_write && a.a1 != CONSOLEIO_read) return err(XEN_ENOSYS);
     if (!v.domain->privileged) return err(XEN_EPERM);
+    if (a.a1 == CONSOLEIO_read) {
+        // The serial input received so far (non-blocking, as Xen's serial ring read).
+        char buf[128];
+        u64 want = min<u64>(a.a2, sizeof buf);
+        usize n = com_port(0).read(buf, want);
+        if (n && !copy_to_guest(a.a3, buf, n)) return err(XEN_EFAULT);
+        return static_cast<long>(n);
+    }
     u64 count = a.a2, ptr = a.a3;  // no cap: the copy faults (-EFAULT) where the guest's memory ends
     char buf[128];
     u64 done = 0;
@@ -136,6 +145,21 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
         if (!get_guest(id, a.a2)) return err(XEN_EFAULT);
         if (id != DOMID_SELF && id != v.domain->id) return err(XEN_ESRCH);
         return static_cast<long>(a.a1 == XENMEM_current_reservation ? v.domain->nr_pages : v.domain->max_pages);
+    }
+    case XENMEM_memory_map: {
+        // The domain's pseudo-physical map: all its pages, from pfn 0, are RAM.
+        xen_memory_map_t map;
+        if (!get_guest(map, a.a2)) return err(XEN_EFAULT);
+        if (map.nr_entries < 1) return err(XEN_EINVAL);
+        struct {
+            u64 addr, size;
+            u32 type;
+        } __attribute__((packed)) e820 = {0, v.domain->nr_pages << PAGE_SHIFT, 1};
+        u64 buf;
+        mem_copy(&buf, &map.buffer, sizeof buf);
+        if (!copy_to_guest(buf, &e820, sizeof e820)) return err(XEN_EFAULT);
+        map.nr_entries = 1;
+        return put_guest(a.a2, map) ? 0 : err(XEN_EFAULT);
     }
     case XENMEM_machphys_mapping: {
         xen_machphys_mapping_t m;

@@ -11,6 +11,8 @@ public:
     void init(u32 baud);
     void write(const char* s, usize n) override;
     bool probe() const;
+    // Non-blocking: the bytes already received, up to max.
+    usize read(char* buf, usize max);
 
 private:
     void put(char c);
