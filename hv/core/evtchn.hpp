@@ -11,9 +11,10 @@
 // bind to it), interdomain (connected to a port of a peer domain, possibly itself), virq, ipi or
 // pirq (no physical IRQs yet: nothing creates one).  Each port also names the vCPU it notifies.
 // Allocation takes the lowest free port up to the domain's max_port (Xen's max_evtchn_port),
-// then -ENOSPC.  Xen allocates port storage in buckets of 64 and calls a port "valid" only once
-// its bucket exists; operations on a port beyond that answer -EINVAL even when it is below the
-// limit.  valid_ reproduces this, so every errno matches Xen's.
+// then -ENOSPC.  Xen allocates port records in buckets (64 a page on x86-64) when allocation first
+// reaches them, and calls a port "valid" only once its bucket exists: operations on a port beyond
+// answer -EINVAL even when it is below the limit.  Our table is allocated whole, but valid_ grows
+// the same way, so every errno matches Xen's.
 //
 // Invariants, kept under the domain locks
 // ---------------------------------------
@@ -23,8 +24,8 @@
 //   unbound port that accepts the closer again (the remote end is not freed: its owner may still
 //   be using it).
 // * A virq port is in its domain's VIRQ table (global VIRQs: vCPU 0's row) and vice versa.
-// * The pending bit of a free port is clear (close clears it, so a reused port starts clean).
-//   Mask bits belong to the guest and are never touched here except by unmask.
+// * Closing a port clears its pending bit, so a reused port starts clean (the guest may still
+//   write its own bits).  Mask bits belong to the guest; only unmask touches them here.
 //
 // Locking
 // -------
@@ -40,7 +41,8 @@
 // 2-level delivery (evtchn_2l)
 // ----------------------------
 // The guest reads and writes the pending, mask, selector and upcall words concurrently with the
-// hypervisor, so every access is an atomic read-modify-write, sequentially consistent.  Sending:
+// hypervisor, so every access is atomic (changes are read-modify-writes: lock bts/btr), and
+// sequentially consistent.  Sending:
 // set the pending bit; if it was already set, stop (the event coalesces).  If the port is
 // unmasked, set the word's selector bit in the notify vCPU's vcpu_info; if that was newly set,
 // set evtchn_upcall_pending; if that was newly set, kick the vCPU.  Unmask: clear the mask bit;
