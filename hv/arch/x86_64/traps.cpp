@@ -88,6 +88,7 @@ void print_backtrace(u64 rbp, u64 rip) {
 extern "C" void trap_dispatch(TrapFrame* f) {
     if (f->vector == 0x80 && (f->cs & 3) == 3) {  // int $0x80 from a guest: straight to its table
         pv::guest_trap(*f);
+        if (pv::PvVcpu* v = pv::current()) pv::deliver_upcall(*v, *f);
         return;
     }
     if (f->vector >= VEC_FIRST_IRQ) {
@@ -97,11 +98,14 @@ extern "C" void trap_dispatch(TrapFrame* f) {
             pv_warn("unexpected interrupt vector %#lx on CPU %u\n", f->vector, this_cpu_id());
         }
         if (f->vector != VEC_SPURIOUS) apic::eoi();
+        if ((f->cs & 3) == 3)
+            if (pv::PvVcpu* v = pv::current()) pv::deliver_upcall(*v, *f);
         return;
     }
     if (f->vector == VEC_NMI && panic_in_progress()) smp::stop_this_cpu();  // another CPU panicked
     if ((f->cs & 3) == 3) {
         pv::guest_trap(*f);
+        if (pv::PvVcpu* v = pv::current()) pv::deliver_upcall(*v, *f);
         return;
     }
     // A guest's data breakpoint hit while the hypervisor copies guest memory: not ours to take.

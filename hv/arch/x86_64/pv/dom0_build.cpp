@@ -14,6 +14,7 @@
 #include "arch/x86_64/pv/pv.hpp"
 #include "core/console.hpp"
 #include "core/elf.hpp"
+#include "core/evtchn.hpp"
 #include "core/heap.hpp"
 #include "lib/string.hpp"
 
@@ -230,6 +231,9 @@ PvDomain* build_dom0(const Dom0Input& in) {
     if (!mmu_assign(*d, d->shared_info_mfn)) return nullptr;  // the guest may map it
     for (auto& v : d->shared_info->vcpu_info) v.evtchn_upcall_mask = 1;
     d->vcpu0.vcpu_info = &d->shared_info->vcpu_info[0];
+    d->evtchn = heap_new<EventChannels>(hv_heap(), domid_t{0});
+    if (!d->evtchn) return nullptr;
+    events_register_domain(*d);
 
     build_page_tables(*d, l);
 

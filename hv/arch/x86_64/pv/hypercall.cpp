@@ -382,6 +382,7 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_update_va_mapping, do_update_va_mapping},
     {__HYPERVISOR_set_gdt, do_set_gdt},
     {__HYPERVISOR_update_descriptor, do_update_descriptor},
+    {__HYPERVISOR_event_channel_op, do_event_channel_op},
 };
 
 constexpr unsigned NR_HYPERCALLS = 64;
@@ -488,4 +489,5 @@ extern "C" void pv_syscall(pv::arch::TrapFrame* f) {
     pv::arch::pv::HypercallArgs a{f->rdi, f->rsi, f->rdx, f->r10, f->r8};
     long r = hypercall(*v, f->rax, a);
     if (!v->returned_via_iret) f->rax = static_cast<pv::u64>(r);
+    deliver_upcall(*v, *f);
 }

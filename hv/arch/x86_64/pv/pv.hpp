@@ -37,6 +37,12 @@ struct PvVcpu {
 
 enum class DomainState : u8 { building, running, shut_down, crashed };
 
+}  // namespace pv::arch::pv
+namespace pv {
+class EventChannels;
+}
+namespace pv::arch::pv {
+
 struct PvDomain {
     domid_t id = 0;
     bool privileged = false;
@@ -48,6 +54,7 @@ struct PvDomain {
     shared_info_t* shared_info = nullptr;
     u64 shared_info_mfn = 0;
     unsigned long vm_assist = 0;
+    EventChannels* evtchn = nullptr;  // core/evtchn.hpp
     PvVcpu vcpu0;
 };
 
@@ -86,6 +93,11 @@ long do_mmu_update(PvVcpu& v, const HypercallArgs& a);
 long do_mmuext_op(PvVcpu& v, const HypercallArgs& a);
 long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
 long do_set_gdt(PvVcpu& v, const HypercallArgs& a);
+long do_event_channel_op(PvVcpu& v, const HypercallArgs& a);
+// Makes the domain's event channels reachable by domid (events.cpp).
+void events_register_domain(PvDomain& d);
+// On the way back to the guest: enter its event callback if an upcall is pending and unmasked.
+void deliver_upcall(PvVcpu& v, TrapFrame& f);
 // set_debugreg's checks and effect, shared with MOV to DRn emulation: 0 or -errno.
 long set_debugreg(PvVcpu& v, u64 reg, u64 val);
 // NEW_BASEPTR for the kernel root (MOV to CR3 emulation): false when refused.

@@ -1,0 +1,55 @@
+// Event channels for PV domains: the x86 environment of the arch-neutral engine
+// (core/evtchn_ops.hpp), the event_channel_op hypercall, and upcall delivery — on every return
+// to a guest, an unmasked pending upcall enters the guest's event callback through a bounce
+// frame with events masked (Xen's TBF_INTERRUPT), as Xen's test_all_events does.
+#include "arch/x86_64/pv/guest_access.hpp"
+#include "arch/x86_64/pv/pv.hpp"
+#include "core/evtchn_ops.hpp"
+
+namespace pv::arch::pv {
+namespace {
+
+PvDomain* g_domains[1];  // domain 0 only, until the domain table of issue 4
+
+class X86EvtchnEnv {
+public:
+    EventChannels* channels(domid_t d) { return d == 0 && g_domains[0] ? g_domains[0]->evtchn : nullptr; }
+    shared_info_t* shared_info(domid_t d) { return d == 0 && g_domains[0] ? g_domains[0]->shared_info : nullptr; }
+    vcpu_info_t* vcpu_info(domid_t d, unsigned vcpu) {
+        return d == 0 && g_domains[0] && vcpu == 0 ? g_domains[0]->vcpu0.vcpu_info : nullptr;
+    }
+    // One vCPU, on this CPU: the upcall is seen on the way back to the guest.
+    void kick(domid_t, unsigned) {}
+    void wake_pollers(domid_t, evtchn_port_t) {}
+    bool controls(domid_t d, domid_t) const { return d == 0; }
+    bool may_bind(domid_t, domid_t) const { return true; }
+    bool paused_by_controller(domid_t) const { return false; }
+};
+static_assert(EvtchnEnv<X86EvtchnEnv>);
+
+X86EvtchnEnv g_env;
+EvtchnOps<X86EvtchnEnv> g_ops(g_env);
+
+}  // namespace
+
+void events_register_domain(PvDomain& d) { g_domains[0] = &d; }
+
+long do_event_channel_op(PvVcpu& v, const HypercallArgs& a) {
+    int cmd = static_cast<int>(a.a1);
+    EvtchnOpShape s = evtchn_op_shape(cmd);
+    if (!s.size) return -static_cast<long>(XEN_ENOSYS);
+    EvtchnOpArgs args;
+    if (!copy_from_guest(&args, a.a2, s.size)) return -static_cast<long>(XEN_EFAULT);
+    long rc = g_ops.op(*v.domain->evtchn, cmd, args);
+    if (rc == 0 && s.copy_back && !copy_to_guest(a.a2, &args, s.size)) return -static_cast<long>(XEN_EFAULT);
+    return rc;
+}
+
+void deliver_upcall(PvVcpu& v, TrapFrame& f) {
+    vcpu_info_t* vi = v.vcpu_info;
+    if (!vi || !vi->evtchn_upcall_pending || vi->evtchn_upcall_mask || !v.event_callback) return;
+    if (!bounce(v, f, v.event_callback, false, 0, true))
+        domain_crash(*v.domain, f, "fault writing the event-callback frame to the guest stack");
+}
+
+}  // namespace pv::arch::pv
