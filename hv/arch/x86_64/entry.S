@@ -2,8 +2,9 @@
  * Exception and interrupt entry.  256 stubs of 16 bytes each (vector v's stub is at
  * trap_stubs + 16*v): each pushes a zero error code where the CPU pushes none, then the vector,
  * and joins trap_common, which saves the general registers into a TrapFrame (traps.hpp) and
- * calls trap_dispatch(frame).
+ * calls trap_dispatch(frame).  return_from_trap is the one way back, for guests too.
  */
+#include <arch/frame.h>
         .section .text, "ax"
         .code64
 
@@ -23,24 +24,12 @@ trap_stubs:
         .endr
 
 trap_common:
-        push    %rax
-        push    %rbx
-        push    %rcx
-        push    %rdx
-        push    %rsi
-        push    %rdi
-        push    %rbp
-        push    %r8
-        push    %r9
-        push    %r10
-        push    %r11
-        push    %r12
-        push    %r13
-        push    %r14
-        push    %r15
+        SAVE_GPRS
         cld
         mov     %rsp, %rdi
         call    trap_dispatch
+        .globl return_from_trap
+return_from_trap:
         pop     %r15
         pop     %r14
         pop     %r13

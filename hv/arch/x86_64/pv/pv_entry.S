@@ -10,6 +10,8 @@
  * Exit is always IRETQ from such a frame: correct for every RIP (no SYSRET with a non-canonical
  * RIP, XSA-7), and the same code for every kind of entry.
  */
+#include <arch/frame.h>
+
 #define SYSCALL_VECTOR 0x100
 
         .section .text, "ax"
@@ -24,26 +26,12 @@ pv_syscall_entry:
         push    %rcx                            /* RIP */
         pushq   $0                              /* error code */
         pushq   $SYSCALL_VECTOR
-        push    %rax
-        push    %rbx
-        push    %rcx
-        push    %rdx
-        push    %rsi
-        push    %rdi
-        push    %rbp
-        push    %r8
-        push    %r9
-        push    %r10
-        push    %r11
-        push    %r12
-        push    %r13
-        push    %r14
-        push    %r15
+        SAVE_GPRS
         cld
         xor     %ebp, %ebp                      /* end of the backtrace */
         mov     %rsp, %rdi
         call    pv_syscall
-        jmp     pv_return_to_guest
+        jmp     return_from_trap
 
 /* void pv_enter_guest(const TrapFrame* frame): start a vCPU; frame is copied to the stack top. */
         .globl pv_enter_guest
@@ -55,24 +43,4 @@ pv_enter_guest:
         mov     %rdi, %rsp
         mov     $22, %ecx
         rep movsq
-        /* fall through */
-
-        .globl pv_return_to_guest
-pv_return_to_guest:
-        pop     %r15
-        pop     %r14
-        pop     %r13
-        pop     %r12
-        pop     %r11
-        pop     %r10
-        pop     %r9
-        pop     %r8
-        pop     %rbp
-        pop     %rdi
-        pop     %rsi
-        pop     %rdx
-        pop     %rcx
-        pop     %rbx
-        pop     %rax
-        add     $16, %rsp
-        iretq
+        jmp     return_from_trap
