@@ -4,7 +4,7 @@ JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 .PHONY: all deps build run run-iso iso test unit boot-tests clean
-all: build
+all: build iso
 
 deps:
 	@scripts/deps.sh
