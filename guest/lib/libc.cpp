@@ -1,7 +1,7 @@
-// The C and C++ runtime symbols a freestanding g++ build still references: the compiler emits
-// memcpy/memset/memmove/memcmp for struct copies and initialisations, and abstract classes
-// reference __cxa_pure_virtual.
-#include "lib/string.hpp"
+// The C++ runtime symbols a freestanding g++ build still references: abstract classes reference
+// __cxa_pure_virtual, virtual destructors operator delete.  (The memory functions come from the
+// hypervisor's hv/arch/x86_64/crt_mem.cpp.)
+#include <stddef.h>
 
 namespace {
 
@@ -14,27 +14,6 @@ namespace {
 }  // namespace
 
 extern "C" {
-
-void* memcpy(void* dst, const void* src, size_t n) {
-    void* d = dst;
-    asm volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
-    return dst;
-}
-
-void* memset(void* dst, int c, size_t n) {
-    void* d = dst;
-    asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
-    return dst;
-}
-
-void* memmove(void* dst, const void* src, size_t n) {
-    pv::mem_move(dst, src, n);
-    return dst;
-}
-
-int memcmp(const void* a, const void* b, size_t n) { return pv::mem_compare(a, b, n); }
-
-size_t strlen(const char* s) { return pv::str_len(s); }
 
 void __cxa_pure_virtual() { die(); }
 
