@@ -85,42 +85,50 @@ void print_backtrace(u64 rbp, u64 rip) {
     panic("FATAL TRAP: vector %lu (%s) at %#lx on CPU %u", f.vector, vector_name(f.vector), f.rip, cpu);
 }
 
-extern "C" void trap_dispatch(TrapFrame* f) {
-    if (f->vector == 0x80 && (f->cs & 3) == 3) {  // int $0x80 from a guest: straight to its table
-        pv::guest_trap(*f);
-        if (pv::PvVcpu* v = pv::current()) pv::deliver_upcall(*v, *f);
-        return;
+namespace {
+
+void handle_interrupt(TrapFrame& f) {
+    if (IrqHandler h = g_irq_handlers[f.vector]) {
+        h(f);
+    } else if (f.vector != VEC_SPURIOUS) {
+        pv_warn("unexpected interrupt vector %#lx on CPU %u\n", f.vector, this_cpu_id());
     }
-    if (f->vector >= VEC_FIRST_IRQ) {
-        if (IrqHandler h = g_irq_handlers[f->vector]) {
-            h(*f);
-        } else if (f->vector != VEC_SPURIOUS) {
-            pv_warn("unexpected interrupt vector %#lx on CPU %u\n", f->vector, this_cpu_id());
-        }
-        if (f->vector != VEC_SPURIOUS) apic::eoi();
-        if ((f->cs & 3) == 3)
-            if (pv::PvVcpu* v = pv::current()) pv::deliver_upcall(*v, *f);
-        return;
-    }
-    if (f->vector == VEC_NMI && panic_in_progress()) smp::stop_this_cpu();  // another CPU panicked
-    if ((f->cs & 3) == 3) {
-        pv::guest_trap(*f);
-        if (pv::PvVcpu* v = pv::current()) pv::deliver_upcall(*v, *f);
-        return;
-    }
+    if (f.vector != VEC_SPURIOUS) apic::eoi();
+}
+
+// An exception the hypervisor took itself: only a few are expected, the rest are fatal.
+void handle_hypervisor_exception(TrapFrame& f) {
     // A guest's data breakpoint hit while the hypervisor copies guest memory: not ours to take.
-    if (f->vector == VEC_DB && pv::current()) {
+    if (f.vector == VEC_DB && pv::current()) {
         asm volatile("mov %0, %%db6" : : "r"(0xffff0ff0ul));
         return;
     }
     // A fault while touching guest memory on a guest's behalf resumes at its fixup.
-    if (f->vector == VEC_PF) {
-        if (u64 fixup = pv::exception_fixup(f->rip)) {
-            f->rip = fixup;
+    if (f.vector == VEC_PF) {
+        if (u64 fixup = pv::exception_fixup(f.rip)) {
+            f.rip = fixup;
             return;
         }
     }
-    fatal_trap(*f);
+    fatal_trap(f);
+}
+
+}  // namespace
+
+extern "C" void trap_dispatch(TrapFrame* f) {
+    if (f->vector == VEC_NMI && panic_in_progress()) smp::stop_this_cpu();  // another CPU panicked
+    bool from_guest = (f->cs & 3) == 3;
+    if (from_guest && (f->vector < VEC_FIRST_IRQ || f->vector == 0x80)) {
+        pv::guest_trap(*f);  // int $0x80 too: straight to the guest's own table
+    } else if (f->vector >= VEC_FIRST_IRQ) {
+        handle_interrupt(*f);
+    } else {
+        handle_hypervisor_exception(*f);
+    }
+    // Every return to a guest passes here or through pv_syscall: an unmasked pending upcall
+    // enters the guest's event callback first.
+    if (from_guest)
+        if (pv::PvVcpu* v = pv::current()) pv::deliver_upcall(*v, *f);
 }
 
 }  // namespace pv::arch

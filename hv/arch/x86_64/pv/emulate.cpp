@@ -23,29 +23,6 @@ constexpr u32 MSR_PAT_ = 0x277, MSR_EFER_ = 0xc0000080, MSR_FS = 0xc0000100, MSR
 // 01 05 00 00.
 constexpr u64 XEN_PAT = 0x0000050100070406ull;
 
-u64& gpr(TrapFrame& f, unsigned reg) {
-    switch (reg & 15) {
-    case 0: return f.rax;
-    case 1: return f.rcx;
-    case 2: return f.rdx;
-    case 3: return f.rbx;
-    case 4: return f.rsp;
-    case 5: return f.rbp;
-    case 6: return f.rsi;
-    case 7: return f.rdi;
-    case 8: return f.r8;
-    case 9: return f.r9;
-    case 10: return f.r10;
-    case 11: return f.r11;
-    case 12: return f.r12;
-    case 13: return f.r13;
-    case 14: return f.r14;
-    default: return f.r15;
-    }
-}
-
-bool canonical(u64 a) { return (static_cast<i64>(a << 16) >> 16) == static_cast<i64>(a); }
-
 bool do_rdmsr(PvVcpu& v, u32 msr, u64* out) {
     switch (msr) {
     case MSR_FS: *out = v.fs_base; return true;

@@ -184,9 +184,7 @@ long do_vcpu_op(PvVcpu& v, const HypercallArgs& a) {
         // The new vcpu_info must fit in one page of the caller's own memory.
         if (info.offset > PAGE_SIZE - sizeof(vcpu_info_t) || info.mfn >= mm::frames().nr_frames())
             return err(XEN_EINVAL);
-        bool owned = false;
-        for (u64 pfn = 0; pfn < v.domain->nr_pages && !owned; ++pfn) owned = v.domain->p2m[pfn] == info.mfn;
-        if (!owned) return err(XEN_EINVAL);
+        if (!mmu_owned_by(*v.domain, info.mfn)) return err(XEN_EINVAL);
         if (v.vcpu_info != &v.domain->shared_info->vcpu_info[v.id]) return err(XEN_EINVAL);  // once only, as Xen
         auto* nv = reinterpret_cast<vcpu_info_t*>(static_cast<u8*>(phys_to_virt(info.mfn << PAGE_SHIFT)) + info.offset);
         mem_copy(nv, v.vcpu_info, sizeof *nv);
@@ -201,8 +199,6 @@ long do_vcpu_op(PvVcpu& v, const HypercallArgs& a) {
         return err(XEN_ENOSYS);
     }
 }
-
-bool canonical(u64 a);
 
 // Debug registers: DR0-3 must hold guest addresses (a breakpoint on hypervisor memory would be
 // a side channel and a way to trap the hypervisor); DR7 may not set GD (which would fault the
@@ -252,8 +248,6 @@ long do_get_debugreg(PvVcpu& v, const HypercallArgs& a) {
     if (reg == 7 && !v.debugreg[7]) return 0x400;
     return static_cast<long>(v.debugreg[reg]);
 }
-
-bool canonical(u64 a) { return (static_cast<i64>(a << 16) >> 16) == static_cast<i64>(a); }
 
 // set_trap_table: entries up to the first with address 0 (not vector 0: #DE is vector 0); a
 // NULL list clears the table.  Handlers must be canonical.

@@ -293,10 +293,14 @@ u64 mmu_entry(u64 table_mfn, unsigned index) {
     return __atomic_load_n(&g_env.table(table_mfn)[index & 511], __ATOMIC_RELAXED);
 }
 
-bool mmu_is_l1_table(const PvDomain& d, u64 mfn) {
+bool mmu_owned_by(const PvDomain& d, u64 mfn) {
     PageInfo* pi = g_env.ram_frame(mfn);
-    if (!pi || pi->count_info.load(std::memory_order_relaxed) == 0 || pi->use.owner != owner_of(d)) return false;
-    return pgt::type(pi->use.type_info.load(std::memory_order_relaxed)) == PageType::l1;
+    return pi && pi->count_info.load(std::memory_order_relaxed) != 0 && pi->use.owner == owner_of(d);
+}
+
+bool mmu_is_l1_table(const PvDomain& d, u64 mfn) {
+    return mmu_owned_by(d, mfn) &&
+           pgt::type(g_env.ram_frame(mfn)->use.type_info.load(std::memory_order_relaxed)) == PageType::l1;
 }
 
 bool mmu_write_entry(PvDomain& d, u64 table_mfn, unsigned index, u64 val) {

@@ -27,12 +27,6 @@ struct Decoded {
     usize length;
 };
 
-u64& gpr(TrapFrame& f, unsigned reg) {
-    u64* regs[16] = {&f.rax, &f.rcx, &f.rdx, &f.rbx, &f.rsp, &f.rbp, &f.rsi, &f.rdi,
-                     &f.r8,  &f.r9,  &f.r10, &f.r11, &f.r12, &f.r13, &f.r14, &f.r15};
-    return *regs[reg & 15];
-}
-
 // The length of a ModRM memory operand (ModRM, SIB, displacement) at insn[at]; 0 if invalid.
 usize modrm_length(const u8* insn, usize len, usize at) {
     if (at >= len) return 0;

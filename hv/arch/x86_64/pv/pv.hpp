@@ -11,6 +11,16 @@
 
 namespace pv::arch::pv {
 
+// A 48-bit canonical address (what RIP, bases and handlers must be).
+inline bool canonical(u64 a) { return (static_cast<i64>(a << 16) >> 16) == static_cast<i64>(a); }
+
+// General register n (x86 encoding: 0 rax .. 15 r15) of a saved frame, for the decoders.
+inline u64& gpr(TrapFrame& f, unsigned reg) {
+    u64* regs[16] = {&f.rax, &f.rcx, &f.rdx, &f.rbx, &f.rsp, &f.rbp, &f.rsi, &f.rdi,
+                     &f.r8,  &f.r9,  &f.r10, &f.r11, &f.r12, &f.r13, &f.r14, &f.r15};
+    return *regs[reg & 15];
+}
+
 // The CPU-side state of a 64-bit PV vCPU (Xen's struct pv_vcpu).
 struct PvVcpu {
     unsigned id = 0;
@@ -106,6 +116,7 @@ bool mmu_new_baseptr(PvVcpu& v, u64 mfn);
 // current value, whether a frame is an L1 table of d's, and a validated entry write.
 bool mmu_l1_slot(const PvVcpu& v, u64 va, u64* l1_mfn, unsigned* index);
 u64 mmu_entry(u64 table_mfn, unsigned index);
+bool mmu_owned_by(const PvDomain& d, u64 mfn);
 bool mmu_is_l1_table(const PvDomain& d, u64 mfn);
 bool mmu_write_entry(PvDomain& d, u64 table_mfn, unsigned index, u64 val);
 // Carries out a guest kernel's write to one of its read-only L1 tables (writable_pagetables);
