@@ -60,18 +60,56 @@ private:
     usize bits_;
 };
 
+// A value type: copyable, with the set operations cpumasks need (Xen's cpumask_and, _or, _andnot,
+// _intersects, _subset).
 template <usize N> class Bitmap {
+    static constexpr usize WORDS = BitmapView::words_for(N);
+
 public:
+    static constexpr usize bits() { return N; }
     BitmapView view() { return BitmapView(words_, N); }
     bool test(usize i) const { return (words_[i / 64] >> (i % 64)) & 1; }
     void set(usize i) { view().set(i); }
     void clear(usize i) { view().clear(i); }
-    usize find_next_set(usize from = 0) { return view().find_next_set(from); }
-    usize find_next_clear(usize from = 0) { return view().find_next_clear(from); }
-    usize count() { return view().count(); }
+    void fill(bool value) { view().fill(value); }
+    // The read-only queries go through a view over our own words; they never write through it.
+    usize find_next_set(usize from = 0) const { return cview().find_next_set(from); }
+    usize find_next_clear(usize from = 0) const { return cview().find_next_clear(from); }
+    usize count() const { return cview().count(); }
+    bool empty() const { return find_next_set(0) == N; }
+
+    Bitmap& operator&=(const Bitmap& o) {
+        for (usize k = 0; k < WORDS; ++k) words_[k] &= o.words_[k];
+        return *this;
+    }
+    Bitmap& operator|=(const Bitmap& o) {
+        for (usize k = 0; k < WORDS; ++k) words_[k] |= o.words_[k];
+        return *this;
+    }
+    Bitmap& and_not(const Bitmap& o) {
+        for (usize k = 0; k < WORDS; ++k) words_[k] &= ~o.words_[k];
+        return *this;
+    }
+    friend Bitmap operator&(Bitmap a, const Bitmap& b) { return a &= b; }
+    bool intersects(const Bitmap& o) const {
+        for (usize k = 0; k < WORDS; ++k)
+            if (words_[k] & o.words_[k]) return true;
+        return false;
+    }
+    bool subset_of(const Bitmap& o) const {
+        for (usize k = 0; k < WORDS; ++k)
+            if (words_[k] & ~o.words_[k]) return false;
+        return true;
+    }
+    bool operator==(const Bitmap& o) const {
+        for (usize k = 0; k < WORDS; ++k)
+            if (words_[k] != o.words_[k]) return false;
+        return true;
+    }
 
 private:
-    u64 words_[BitmapView::words_for(N)] = {};
+    BitmapView cview() const { return BitmapView(const_cast<u64*>(words_), N); }
+    u64 words_[WORDS] = {};
 };
 
 }  // namespace pv

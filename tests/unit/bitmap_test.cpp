@@ -219,4 +219,32 @@ TEST(Bitmap, InlineStorage) {
     EXPECT_EQ(b.find_next_clear(), 130u);
 }
 
+TEST(Bitmap, SetOperations) {
+    pv::Bitmap<130> a, b;
+    EXPECT_TRUE(a.empty());
+    EXPECT_TRUE(a.subset_of(b));
+    a.set(1);
+    a.set(100);
+    b.set(100);
+    b.set(129);
+    EXPECT_TRUE(a.intersects(b));
+    EXPECT_FALSE(a.subset_of(b));
+    const pv::Bitmap<130> both = a & b;
+    EXPECT_EQ(both.count(), 1u);
+    EXPECT_TRUE(both.test(100));
+    EXPECT_TRUE(both.subset_of(a));
+    pv::Bitmap<130> u = a;
+    u |= b;
+    EXPECT_EQ(u.count(), 3u);
+    u.and_not(a);
+    EXPECT_EQ(u.count(), 1u);
+    EXPECT_TRUE(u.test(129));
+    EXPECT_FALSE(u.intersects(a));
+    EXPECT_TRUE(u == (b & u));
+    u.fill(true);
+    EXPECT_EQ(u.count(), 130u);
+    u.fill(false);
+    EXPECT_TRUE(u.empty());
+}
+
 }  // namespace
