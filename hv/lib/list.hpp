@@ -47,6 +47,8 @@ public:
         if (t) link(*t)->unlink();
         return t;
     }
+    // Inserts obj just before pos (which is on this list).
+    static void insert_before(T& pos, T& obj) { insert_after(link(pos)->prev, link(obj)); }
     static void remove(T& obj) { link(obj)->unlink(); }
     static bool on_a_list(T& obj) { return link(obj)->linked(); }
 
