@@ -10,7 +10,7 @@ namespace pvg {
 
 namespace {
 
-constexpr const char* PREFIX = "pvtest";
+constinit const char* g_prefix = "pvtest";
 
 constinit unsigned g_run = 0;
 constinit unsigned g_failed = 0;
@@ -32,7 +32,7 @@ void vfail(const char* name, const char* fmt, va_list ap) {
     pv::vformat(detail, sizeof(detail), fmt, ap);
     ++g_run;
     ++g_failed;
-    print("%s: check %s: FAIL (%s)\n", PREFIX, name, detail);
+    print("%s: check %s: FAIL (%s)\n", g_prefix, name, detail);
 }
 
 }  // namespace
@@ -46,7 +46,7 @@ const char* errno_name(i64 value) {
 
 bool check_pass(const char* name) {
     ++g_run;
-    print("%s: check %s: PASS\n", PREFIX, name);
+    print("%s: check %s: PASS\n", g_prefix, name);
     return true;
 }
 
@@ -102,17 +102,19 @@ void info(const char* fmt, ...) {
     va_start(ap, fmt);
     pv::vformat(line, sizeof(line), fmt, ap);
     va_end(ap);
-    print("%s: info: %s\n", PREFIX, line);
+    print("%s: info: %s\n", g_prefix, line);
 }
+
+void set_report_prefix(const char* prefix) { g_prefix = prefix; }
 
 unsigned checks_run() { return g_run; }
 unsigned checks_failed() { return g_failed; }
 
 void finish(unsigned shutdown_reason) {
     if (g_failed == 0)
-        print("%s: verdict: PASS (%u checks)\n", PREFIX, g_run);
+        print("%s: verdict: PASS (%u checks)\n", g_prefix, g_run);
     else
-        print("%s: verdict: FAIL (%u of %u failed)\n", PREFIX, g_failed, g_run);
+        print("%s: verdict: FAIL (%u of %u failed)\n", g_prefix, g_failed, g_run);
     console_flush();
     shutdown(shutdown_reason);
 }

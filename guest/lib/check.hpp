@@ -34,6 +34,10 @@ const char* errno_name(i64 value);
 unsigned checks_run();
 unsigned checks_failed();
 
+// The word that starts every report line: "pvtest" unless a kernel names itself (set it before
+// the first line; guesttest.py --prefix reads the same word).
+void set_report_prefix(const char* prefix);
+
 // Prints the verdict and shuts the domain down with SHUTDOWN_poweroff.
 [[noreturn]] void finish(unsigned shutdown_reason = SHUTDOWN_poweroff);
 

@@ -7,6 +7,8 @@ namespace pvg {
 
 namespace {
 
+constinit ConsoleWriter g_writer = nullptr;
+
 class LineSink final : public pv::Sink {
 public:
     void put(const char* s, usize n) override {
@@ -16,7 +18,7 @@ public:
         }
     }
     void flush() {
-        if (len_) console_write(buf_, len_);
+        if (len_) (g_writer ? g_writer : console_write)(buf_, len_);
         len_ = 0;
     }
 
@@ -51,5 +53,10 @@ void print(const char* fmt, ...) {
 }
 
 void console_flush() { line_sink.flush(); }
+
+void set_console_writer(ConsoleWriter writer) {
+    line_sink.flush();
+    g_writer = writer;
+}
 
 }  // namespace pvg

@@ -16,4 +16,9 @@ void vprint(const char* fmt, va_list ap);
 // Sends any partial line.
 void console_flush();
 
+// Where finished lines go: console_write by default.  A domU, which Xen's release builds refuse
+// CONSOLEIO_write, installs a writer of its own (e.g. into its console ring).
+using ConsoleWriter = void (*)(const char* s, usize n);
+void set_console_writer(ConsoleWriter writer);
+
 }  // namespace pvg

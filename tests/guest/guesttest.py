@@ -12,7 +12,8 @@ guest's own report is read from that log (guest/lib/check.hpp):
 and checked for consistency: every `pvtest: check` line well formed, names unique, exactly one
 verdict, whose counts agree with the lines.  The check lines and the verdict are written, in
 order, to --checks-out (also when the run fails), for comparing hypervisors line by line.
-With --require-pass every check must pass.
+With --require-pass every check must pass.  --prefix names the report's first word for kernels
+that name themselves otherwise (dom0test).
 
 The last line is `PASS: <name>: ...` or `FAIL: <name>: ...`, as boottest's.
 """
@@ -27,20 +28,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "boot"))
 import boottest  # noqa: E402
 
-CHECK_PREFIX = re.compile(r"^pvtest: check ")
-CHECK = re.compile(r"^pvtest: check (\S+): (PASS|FAIL \(.*\))$")
-VERDICT = re.compile(r"^pvtest: verdict: (?:PASS \((\d+) checks\)|FAIL \((\d+) of (\d+) failed\))$")
+def patterns(prefix: str) -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    p = re.escape(prefix)
+    return (re.compile(rf"^{p}: check "),
+            re.compile(rf"^{p}: check (\S+): (PASS|FAIL \(.*\))$"),
+            re.compile(rf"^{p}: verdict: (?:PASS \((\d+) checks\)|FAIL \((\d+) of (\d+) failed\))$"))
 
 
-def judge(lines: list[str], require_pass: bool) -> tuple[list[str], list[str], str]:
+def judge(lines: list[str], require_pass: bool, prefix: str = "pvtest") -> tuple[list[str], list[str], str]:
     """Returns the report lines (checks and verdict), the problems found, and a summary."""
+    check_prefix, check_line, verdict_line = patterns(prefix)
     report, problems = [], []
     names: dict[str, int] = {}
     failed = 0
     verdicts = []
     for n, line in enumerate(lines, 1):
-        if CHECK_PREFIX.match(line):
-            m = CHECK.match(line)
+        if check_prefix.match(line):
+            m = check_line.match(line)
             if not m:
                 problems.append(f"line {n}: malformed check line: {line!r}")
                 continue
@@ -50,9 +54,9 @@ def judge(lines: list[str], require_pass: bool) -> tuple[list[str], list[str], s
             names.setdefault(m.group(1), n)
             if m.group(2) != "PASS":
                 failed += 1
-        elif line.startswith("pvtest: verdict:"):
+        elif line.startswith(f"{prefix}: verdict:"):
             report.append(line)
-            m = VERDICT.match(line)
+            m = verdict_line.match(line)
             if not m:
                 problems.append(f"line {n}: malformed verdict: {line!r}")
             else:
@@ -74,7 +78,7 @@ def judge(lines: list[str], require_pass: bool) -> tuple[list[str], list[str], s
     if total == 0:
         problems.append("no check lines")
     if require_pass and failed:
-        bad = [ln for ln in report if CHECK.match(ln) and not ln.endswith(": PASS")]
+        bad = [ln for ln in report if check_line.match(ln) and not ln.endswith(": PASS")]
         problems.append(f"{failed} check(s) failed:\n  " + "\n  ".join(bad))
     return report, problems, f"{total} checks, {failed} failed"
 
@@ -84,6 +88,7 @@ def main(argv: list[str]) -> int:
                                 add_help=False)
     p.add_argument("--checks-out", type=Path, required=True, help="where the check lines go")
     p.add_argument("--require-pass", action="store_true", help="fail unless every check passes")
+    p.add_argument("--prefix", default="pvtest", help="the first word of the report lines")
     ours, rest = p.parse_known_args(argv)
 
     # ctest sends SIGTERM when its own TIMEOUT expires: boottest then takes QEMU down.
@@ -93,7 +98,7 @@ def main(argv: list[str]) -> int:
 
     log = o.log_dir / f"{o.name}.log"
     lines = boottest.read_log(log).split("\n")
-    report, problems, summary = judge(lines, ours.require_pass)
+    report, problems, summary = judge(lines, ours.require_pass, ours.prefix)
     ours.checks_out.parent.mkdir(parents=True, exist_ok=True)
     ours.checks_out.write_text("".join(ln + "\n" for ln in report))
 

@@ -1,0 +1,237 @@
+// dom0test: a PV64 domain-0 kernel that builds, runs and destroys domUs with the guest
+// library's domain builder (guest/lib/builder), one after another, and reports each as check
+// lines.  It is a kernel of its own rather than a mode of pvtest: pvtest's checks are the
+// differential test of the PV ABI and must stay comparable line by line, while this one needs
+// the builder, a cpio reader and an initrd, and reports a different set of checks.
+//
+// Xen hands a PV dom0 its kernel and a single initrd module, so the domUs travel inside the
+// initrd: a cpio "newc" archive (made by guest/dom0test/mkinitrd.py) holding the domU ELFs,
+// ramdisks and a text `manifest`, one domU a line:
+//
+//   <name> <kernel file> <memory> <expected shutdown> <ramdisk file or -> <domU command line...>
+//
+// For each: build (check domu.<name>.build), unpause, wait for the shutdown and compare its
+// reason (domu.<name>.shutdown), relay the domU's own check lines from its console ring as
+// domu.<name>.<check> (and its verdict as domu.<name>.verdict), destroy it, and check the
+// hypervisor's free memory is back where it was before the domain existed
+// (domu.<name>.memory_returned).
+#include "guest/lib/builder/builder.hpp"
+#include "guest/lib/builder/cpio.hpp"
+#include "guest/lib/builder/xenctl.hpp"
+#include "guest/lib/check.hpp"
+#include "guest/lib/cmdline.hpp"
+#include "guest/lib/console.hpp"
+#include "guest/lib/entry_state.hpp"
+#include "guest/lib/hypercall.hpp"
+#include "lib/format.hpp"
+
+namespace {
+
+using namespace pvg;
+using pv::StrView;
+
+// Bounds on the waits, in getdomaininfo polls with a yield between them.  A domU's run is a
+// few milliseconds of guest time; the bound only keeps a hung domain from hanging the test.
+constexpr u64 SHUTDOWN_POLLS = 2'000'000;
+constexpr u64 DESTROY_POLLS = 200'000;
+constexpr u64 MEMORY_POLLS = 200'000;
+
+const start_info_t* g_si;
+const u8* g_initrd;
+usize g_initrd_size;
+
+char g_console[4096];
+
+// Prints every message the builder collected, as info lines.
+void report(const pv::Diagnostics& diags) {
+    for (usize i = 0; i < diags.count(); ++i) info("%s", diags.message(i));
+    if (diags.dropped()) info("(%zu more messages dropped)", diags.dropped());
+}
+
+// The first error, for a check's FAIL detail.
+const char* first_error(const pv::Diagnostics& diags) {
+    for (usize i = 0; i < diags.count(); ++i)
+        if (diags[i].severity == pv::Severity::error) return diags.message(i);
+    return "no detail";
+}
+
+// A name-qualified check name in a static buffer (check lines are printed at once).
+const char* name_of(StrView domu, StrView what) {
+    static char buf[160];
+    pv::format(buf, sizeof(buf), "domu.%.*s.%.*s", static_cast<int>(domu.len), domu.ptr,
+               static_cast<int>(what.len), what.ptr);
+    return buf;
+}
+
+// Re-reports the domU's "domu: check <name>: PASS|FAIL (...)" lines under its name; info lines
+// are passed on as info.  Returns whether a verdict line was seen and said PASS.
+bool relay(StrView domu, StrView text) {
+    bool verdict_pass = false, verdict_seen = false;
+    usize pos = 0;
+    while (pos < text.len) {
+        usize end = text.find('\n', pos);
+        StrView line = text.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.starts_with("domu: check ")) {
+            StrView rest = line.substr(12);
+            usize colon = rest.find(':');
+            StrView name = rest.substr(0, colon), result = rest.substr(colon + 1);
+            if (result.equals(" PASS")) {
+                check_pass(name_of(domu, name));
+            } else {
+                // " FAIL (detail)": pass the detail on without the wrapping.
+                if (result.starts_with(" FAIL (") && result.len > 8) result = result.substr(7, result.len - 8);
+                check_fail(name_of(domu, name), "%.*s", static_cast<int>(result.len), result.ptr);
+            }
+        } else if (line.starts_with("domu: verdict: ")) {
+            verdict_seen = true;
+            verdict_pass = line.substr(15).starts_with("PASS");
+            info("%.*s: %.*s", static_cast<int>(domu.len), domu.ptr, static_cast<int>(line.len), line.ptr);
+        } else if (line.len) {
+            info("%.*s: %.*s", static_cast<int>(domu.len), domu.ptr, static_cast<int>(line.len), line.ptr);
+        }
+    }
+    return verdict_seen && verdict_pass;
+}
+
+const u8* find_file(StrView name, usize* size) {
+    pv::Diagnostics diags;
+    pvb::CpioEntry e;
+    if (!pvb::cpio_find(g_initrd, g_initrd_size, name, e, diags)) {
+        report(diags);
+        return nullptr;
+    }
+    *size = e.size;
+    return e.data;
+}
+
+unsigned reason_code(StrView s) {
+    for (unsigned code = 0; code <= SHUTDOWN_soft_reset; ++code)
+        if (const char* n = pvb::shutdown_name(code); n && s.equals(n)) return code;
+    return ~0u;
+}
+
+// Waits until the hypervisor's free memory is back to `baseline` (destruction may free the
+// last pages a little after the domain disappears from getdomaininfo).
+u64 await_free_pages(u64 baseline) {
+    pv::Diagnostics diags;
+    u64 now = 0;
+    for (u64 i = 0; i < MEMORY_POLLS; ++i) {
+        pv::Result<u64> f = pvb::free_pages(diags);
+        if (!f) break;
+        now = *f;
+        if (now >= baseline) break;
+        hc::sched_op(SCHEDOP_yield, nullptr);
+    }
+    return now;
+}
+
+void run_domu(StrView line) {
+    usize pos = 0;
+    StrView name = next_word(line, &pos), kernel = next_word(line, &pos), mem = next_word(line, &pos);
+    StrView expect = next_word(line, &pos), ramdisk = next_word(line, &pos);
+    StrView cmdline = line.substr(pos);
+    while (cmdline.len && cmdline[0] == ' ') cmdline = cmdline.substr(1);
+    char cmd[MAX_GUEST_CMDLINE];
+    pv::format(cmd, sizeof(cmd), "%.*s", static_cast<int>(cmdline.len), cmdline.ptr);
+
+    pvb::BuildConfig cfg;
+    cfg.cmdline = cmd;
+    cfg.self_pt_base = g_si->pt_base;
+    cfg.self_virt_base = reinterpret_cast<uptr>(__image_start);
+    const unsigned expected = reason_code(expect);
+    if (!pv::parse_size(mem, &cfg.memory) || expected == ~0u || ramdisk.empty()) {
+        check_fail(name_of(name, "manifest"), "bad manifest line: %.*s", static_cast<int>(line.len), line.ptr);
+        return;
+    }
+    cfg.kernel = find_file(kernel, &cfg.kernel_size);
+    if (!ramdisk.equals("-")) cfg.ramdisk = find_file(ramdisk, &cfg.ramdisk_size);
+    if (!check(name_of(name, "files"), cfg.kernel && (cfg.ramdisk || ramdisk.equals("-")),
+               "%.*s or %.*s is not in the initrd", static_cast<int>(kernel.len), kernel.ptr,
+               static_cast<int>(ramdisk.len), ramdisk.ptr))
+        return;
+
+    pv::Diagnostics diags;
+    pv::Result<u64> before = pvb::free_pages(diags);
+    pvb::BuiltDomain dom;
+    pv::Result<void> built = pvb::build_domain(cfg, dom, diags);
+    report(diags);
+    if (!check(name_of(name, "build"), built.ok(), "%s", first_error(diags))) return;
+    const pvb::DomainLayout& L = dom.layout;
+    info("%.*s: d%u, %lu pages: kernel pfn %#lx+%lu, p2m %#lx, start_info %#lx, page tables %#lx+%lu, "
+         "stack %#lx, mapped to %#lx", static_cast<int>(name.len), name.ptr, dom.domid, L.nr_pages, L.kernel.pfn,
+         L.kernel.pages, L.p2m.pfn, L.start_info_pfn, L.pgtables.pfn, L.pgtables.pages, L.bootstack_pfn,
+         L.virt_pgtab_end);
+
+    pv::Diagnostics run;
+    pv::Result<void> started = pvb::unpause(dom.domid, run);
+    pv::Result<unsigned> code = started ? pvb::wait_for_shutdown(dom.domid, SHUTDOWN_POLLS, run)
+                                        : pv::Result<unsigned>(pv::error(started.error()));
+    report(run);
+    if (code) {
+        const char* got = pvb::shutdown_name(*code);
+        check(name_of(name, "shutdown"), *code == expected, "shut down with code %u (%s), expected %s", *code,
+              got ? got : "a code set by the guest", pvb::shutdown_name(expected));
+    } else {
+        check_fail(name_of(name, "shutdown"), "%s", first_error(run));
+    }
+
+    pv::Diagnostics console;
+    pv::Result<usize> n = pvb::read_console(dom, cfg, g_console, sizeof(g_console), console);
+    report(console);
+    if (n) {
+        bool passed = relay(name, StrView(g_console, *n));
+        check(name_of(name, "verdict"), passed, "the domU's console ring holds no PASS verdict");
+    } else {
+        check_fail(name_of(name, "verdict"), "cannot read the console ring: %s", first_error(console));
+    }
+
+    pv::Diagnostics end;
+    pv::Result<void> gone = pvb::destroy(dom.domid, DESTROY_POLLS, end);
+    report(end);
+    check(name_of(name, "destroy"), gone.ok(), "%s", first_error(end));
+    if (before) {
+        u64 after = await_free_pages(*before);
+        info("%.*s: free pages %lu before, %lu after", static_cast<int>(name.len), name.ptr, *before, after);
+        check(name_of(name, "memory_returned"), after == *before, "free pages %lu before, %lu after", *before, after);
+    }
+}
+
+}  // namespace
+
+extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
+    g_si = si;
+    set_report_prefix("dom0test");
+    print("dom0test: start\n");
+    CHECK_EQ_HEX("dom0.initdomain", si->flags & (SIF_PRIVILEGED | SIF_INITDOMAIN), SIF_PRIVILEGED | SIF_INITDOMAIN);
+    // Without MOD_START_PFN in our notes, the initrd is mapped and mod_start is its address.
+    g_initrd = reinterpret_cast<const u8*>(si->mod_start);
+    g_initrd_size = si->mod_len;
+    if (!CHECK("dom0.initrd", si->mod_start && si->mod_len)) finish();
+
+    pv::Diagnostics diags;
+    pv::Result<u64> baseline = pvb::free_pages(diags);
+    report(diags);
+    if (!check("dom0.physinfo", baseline.ok(), "%s", first_error(diags))) finish();
+    info("free pages at start: %lu", *baseline);
+
+    usize size = 0;
+    const u8* manifest = find_file("manifest", &size);
+    if (!check("dom0.manifest", manifest != nullptr, "no file `manifest` in the initrd")) finish();
+    StrView text(reinterpret_cast<const char*>(manifest), size);
+    unsigned domus = 0;
+    for (usize pos = 0; pos < text.len;) {
+        usize end = text.find('\n', pos);
+        StrView line = text.substr(pos, end - pos);
+        pos = end + 1;
+        usize p = 0;
+        StrView first = next_word(line, &p);
+        if (first.empty() || first[0] == '#') continue;
+        run_domu(line);
+        ++domus;
+    }
+    info("%u domUs run", domus);
+    u64 after = await_free_pages(*baseline);
+    check("dom0.memory_returned", after == *baseline, "free pages %lu at start, %lu at the end", *baseline, after);
+    finish();
+}

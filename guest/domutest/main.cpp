@@ -1,0 +1,204 @@
+// domutest: a tiny PV64 domU that checks what its domain builder gave it and says how it went
+// the only ways a domU of a release Xen can: its console ring and its shutdown code.
+//
+// Xen's release builds refuse CONSOLEIO_write from a domU (-EPERM, from the dummy XSM policy),
+// so the check lines go into the console page's output ring (struct xencons_interface), which
+// the builder reads back after the domain has stopped; nothing drains it meanwhile, so output
+// beyond the ring's 2048 bytes is dropped.  The shutdown reason is the one the command line
+// asks for (shutdown=poweroff|reboot|crash); when a check failed the domain first sets its
+// shutdown code to FAILED_CODE_BASE + the number of failures (SCHEDOP_shutdown_code: the first
+// code set is the one getdomaininfo reports), so the builder sees the failure even if the ring
+// is lost.
+//
+// Command line: shutdown=<reason> expect_mem=<size> [ramdisk=<bytes>] [name=<label>]
+#include "guest/lib/check.hpp"
+#include "guest/lib/cmdline.hpp"
+#include "guest/lib/console.hpp"
+#include "guest/lib/entry_state.hpp"
+#include "guest/lib/hypercall.hpp"
+#include "guest/lib/xen.hpp"
+
+#include <xen/io/console.h>
+
+namespace {
+
+using namespace pvg;
+
+constexpr u64 PTE_P = 1u << 0, PTE_RW = 1u << 1, PTE_ADDR = 0x000ffffffffff000ull;
+constexpr u64 FAILED_CODE_BASE = 0x40;
+// The ramdisk dom0test's build puts in the initrd for this guest starts with this line and
+// continues with bytes (offset & 0xff).
+constexpr char RAMDISK_MAGIC[] = "pvisor-domu-ramdisk\n";
+
+const unsigned long* const m2p = reinterpret_cast<const unsigned long*>(MACH2PHYS_VIRT_START);
+const start_info_t* g_si;
+pv::StrView g_cmdline;
+xencons_interface* g_ring;
+
+alignas(4096) constinit u8 shared_info_page[4096];
+
+u64 va(const volatile void* p) { return reinterpret_cast<uptr>(p); }
+u64 virt_base() { return va(__image_start); }
+u64 pfn_to_va(u64 pfn) { return virt_base() + (pfn << PAGE_SHIFT); }
+u64 page_up(u64 v) { return pv::align_up(v, PAGE_SIZE); }
+
+void ring_write(const char* s, usize n) {
+    if (!g_ring) return;
+    XENCONS_RING_IDX prod = g_ring->out_prod;
+    for (usize i = 0; i < n && prod - g_ring->out_cons < sizeof(g_ring->out); ++i, ++prod)
+        g_ring->out[MASK_XENCONS_IDX(prod, g_ring->out)] = s[i];
+    asm volatile("" ::: "memory");  // the bytes before the index (x86 keeps stores in order)
+    g_ring->out_prod = prod;
+}
+
+// The L1 entry mapping `addr`, walked from pt_base with the tables found through the M2P.
+u64 l1e_of(u64 addr) {
+    const u64* t = reinterpret_cast<const u64*>(g_si->pt_base);
+    for (int level = 3; level > 0; --level) {
+        u64 e = t[(addr >> (PAGE_SHIFT + 9 * static_cast<unsigned>(level))) & 511];
+        if (!(e & PTE_P)) return 0;
+        t = reinterpret_cast<const u64*>(pfn_to_va(m2p[(e & PTE_ADDR) >> PAGE_SHIFT]));
+    }
+    return t[(addr >> PAGE_SHIFT) & 511];
+}
+
+void check_start_info(const start_info_t* si) {
+    CHECK("start_info.magic", pv::StrView(si->magic).equals("xen-3.0-x86_64"));
+    u64 expect_mem = 0;
+    if (pv::parse_size(cmdline_value(g_cmdline, "expect_mem"), &expect_mem))
+        CHECK_EQ("start_info.nr_pages", si->nr_pages, expect_mem >> PAGE_SHIFT);
+    else
+        check_fail("start_info.nr_pages", "no expect_mem= on the command line");
+    // A domU: neither privileged nor the initial domain; libxenguest sets SIF_VIRT_P2M_4TOOLS.
+    CHECK_EQ_HEX("start_info.flags", si->flags, SIF_VIRT_P2M_4TOOLS);
+    CHECK("start_info.cmdline", pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE) <
+                                        MAX_GUEST_CMDLINE &&
+                                    !cmdline_value(g_cmdline, "shutdown").empty());
+    info("nr_pages %lu pt_base %#lx nr_pt_frames %lu mfn_list %#lx mod_start %#lx mod_len %lu "
+         "store %#lx/%u console %#lx/%u shared_info %#lx",
+         si->nr_pages, si->pt_base, si->nr_pt_frames, si->mfn_list, si->mod_start, si->mod_len,
+         si->store_mfn, si->store_evtchn, si->console.domU.mfn, si->console.domU.evtchn, si->shared_info);
+}
+
+// libxenguest's order: kernel, ramdisk, p2m, start_info, xenstore, console, page tables, stack.
+void check_layout(const start_info_t* si) {
+    const u64 kernel_end = page_up(va(__image_end));
+    const u64 p2m_va = si->mod_len ? page_up(si->mod_start + si->mod_len) : kernel_end;
+    if (si->mod_len) CHECK_EQ_HEX("layout.ramdisk_after_kernel", si->mod_start, kernel_end);
+    CHECK_EQ_HEX("layout.p2m", si->mfn_list, p2m_va);
+    CHECK_EQ_HEX("layout.start_info_after_p2m", va(si), page_up(si->mfn_list + si->nr_pages * 8));
+    const u64 si_pfn = (va(si) - virt_base()) >> PAGE_SHIFT;
+    CHECK_EQ_HEX("layout.xenstore_page", m2p[si->store_mfn], si_pfn + 1);
+    CHECK_EQ_HEX("layout.console_page", m2p[si->console.domU.mfn], si_pfn + 2);
+    CHECK_EQ_HEX("layout.page_tables", si->pt_base, va(si) + 3 * PAGE_SIZE);
+    CHECK_EQ_HEX("layout.boot_stack", entry_state.rsp, si->pt_base + (si->nr_pt_frames + 1) * PAGE_SIZE);
+    // The mapping ends at the first 4 MiB boundary above the stack + 512 KiB (strictly above:
+    // libxenguest rounds with `| (4 MiB - 1)`), with 1 L4, 1 L3, 1 L2 and an L1 per 2 MiB.
+    const u64 end = ((entry_state.rsp + 512 * pv::KiB) | (4 * pv::MiB - 1)) + 1;
+    CHECK_EQ("layout.nr_pt_frames", si->nr_pt_frames, 3 + (end - virt_base()) / (2 * pv::MiB));
+    CHECK("page_tables.padding_mapped", (l1e_of(end - PAGE_SIZE) & PTE_P) && !(l1e_of(end) & PTE_P));
+    CHECK("page_tables.tables_read_only", !(l1e_of(si->pt_base) & PTE_RW) &&
+                                              !(l1e_of(si->pt_base + (si->nr_pt_frames - 1) * PAGE_SIZE) & PTE_RW));
+    CHECK("page_tables.stack_writable", (l1e_of(entry_state.rsp - 8) & PTE_RW) != 0);
+}
+
+void check_entry(const start_info_t* si) {
+    CHECK_EQ_HEX("entry.rsi", entry_state.rsi, va(si));
+    CHECK_EQ_HEX("entry.cs", entry_state.cs, FLAT_KERNEL_CS);
+    CHECK_EQ_HEX("entry.ss", entry_state.ss, FLAT_KERNEL_SS);
+    // libxenguest loads the flat kernel data selector into DS/ES/FS/GS (Xen's own dom0 builder
+    // leaves them 0).
+    CHECK("entry.data_segments", entry_state.ds == FLAT_KERNEL_DS && entry_state.es == FLAT_KERNEL_DS);
+    CHECK("entry.rflags_if", (entry_state.rflags & (1u << 9)) != 0);
+    CHECK_EQ_HEX("entry.bss_zeroed", entry_state.bss_or, 0);
+}
+
+void check_p2m(const start_info_t* si) {
+    const auto* p2m = reinterpret_cast<const u64*>(si->mfn_list);
+    u64 bad = 0;
+    for (u64 pfn = 0; pfn < si->nr_pages; ++pfn)
+        if (m2p[p2m[pfn]] != pfn) ++bad;
+    CHECK("p2m.matches_m2p", bad == 0);
+    const u64 si_pfn = (va(si) - virt_base()) >> PAGE_SHIFT;
+    CHECK_EQ_HEX("p2m.start_info", (l1e_of(va(si)) & PTE_ADDR) >> PAGE_SHIFT, p2m[si_pfn]);
+}
+
+void check_shared_info(const start_info_t* si) {
+    const u64 pte = (si->shared_info & PTE_ADDR) | PTE_P | PTE_RW | (1u << 5) | (1u << 6);
+    long rc = hc::update_va_mapping(va(shared_info_page), pte, UVMF_INVLPG | UVMF_LOCAL);
+    CHECK_EQ("shared_info.map", rc, 0);
+    if (rc) return;
+    const auto* s = reinterpret_cast<const volatile shared_info_t*>(shared_info_page);
+    bool masked = true;
+    for (unsigned i = 0; i < XEN_LEGACY_MAX_VCPUS; ++i) masked &= s->vcpu_info[i].evtchn_upcall_mask == 1;
+    CHECK("shared_info.upcalls_masked", masked);
+}
+
+void check_hypercalls(const start_info_t* si) {
+    long via_syscall = hc::xen_version<Via::Syscall>(XENVER_version, nullptr);
+    long via_page = hc::xen_version<Via::Page>(XENVER_version, nullptr);
+    CHECK("hypercall_page.filled", via_syscall > 0 && via_page == via_syscall);
+    // Both ports the builder allocated wait, unbound, for dom0.
+    const u32 ports[] = {si->store_evtchn, si->console.domU.evtchn};
+    for (u32 port : ports) {
+        evtchn_status_t st{};
+        st.dom = DOMID_SELF;
+        st.port = port;
+        long rc = hc::event_channel_op(EVTCHNOP_status, &st);
+        const char* name = port == si->store_evtchn ? "evtchn.store_unbound" : "evtchn.console_unbound";
+        check(name, port != 0 && rc == 0 && st.status == EVTCHNSTAT_unbound && st.u.unbound.dom == 0,
+              "port %u: rc %ld status %u", port, rc, st.status);
+    }
+    // What a domU may not do on a release build (the reason this kernel reports via its ring).
+    long rc = hc::console_io(CONSOLEIO_write, 1, "x");
+    info("CONSOLEIO_write from a domU: %ld", rc);
+}
+
+void check_ramdisk(const start_info_t* si) {
+    u64 size = 0;
+    if (!pv::parse_u64(cmdline_value(g_cmdline, "ramdisk"), &size)) {
+        CHECK_EQ("ramdisk.none", si->mod_len, 0);
+        return;
+    }
+    // libxenguest hands over the ramdisk's segment: the length is rounded up to pages.
+    CHECK_EQ("ramdisk.mod_len", si->mod_len, page_up(size));
+    const auto* p = reinterpret_cast<const u8*>(si->mod_start);
+    const usize magic = sizeof(RAMDISK_MAGIC) - 1;
+    bool ok = si->mod_len >= size && size >= magic && pv::mem_compare(p, RAMDISK_MAGIC, magic) == 0;
+    for (u64 i = magic; ok && i < size; ++i) ok = p[i] == static_cast<u8>(i & 0xff);
+    for (u64 i = size; ok && i < si->mod_len; ++i) ok = p[i] == 0;
+    CHECK("ramdisk.contents", ok);
+}
+
+unsigned shutdown_reason() {
+    pv::StrView r = cmdline_value(g_cmdline, "shutdown");
+    if (r.equals("reboot")) return SHUTDOWN_reboot;
+    if (r.equals("crash")) return SHUTDOWN_crash;
+    return SHUTDOWN_poweroff;
+}
+
+}  // namespace
+
+extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
+    g_si = si;
+    g_cmdline = pv::StrView(reinterpret_cast<const char*>(si->cmd_line),
+                            pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE));
+    // The console page lies in the bootstrap region, mapped at its pfn.
+    g_ring = reinterpret_cast<xencons_interface*>(pfn_to_va(m2p[si->console.domU.mfn]));
+    set_console_writer(ring_write);
+    set_report_prefix("domu");
+    print("domu: start\n");
+    check_start_info(si);
+    check_entry(si);
+    check_layout(si);
+    check_p2m(si);
+    check_ramdisk(si);
+    check_hypercalls(si);
+    check_shared_info(si);
+    if (checks_failed()) {
+        sched_shutdown_t code{};
+        code.reason = static_cast<unsigned>(FAILED_CODE_BASE + (checks_failed() > 63 ? 63 : checks_failed()));
+        hc::sched_op(SCHEDOP_shutdown_code, &code);
+    }
+    finish(shutdown_reason());
+}
