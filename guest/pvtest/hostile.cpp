@@ -116,6 +116,18 @@ void check_mmu_refusals() {
     op.arg1.linear_addr = 0;
     op.arg2.nr_ents = 0;
     CHECK_EQ("mmuext_op.set_ldt_none", hc::mmuext_op(&op, 1, nullptr, DOMID_SELF), 0);
+    // The base must be a guest address; with no entries it is ignored.
+    op.arg1.linear_addr = NONCANONICAL_ADDRESS;
+    op.arg2.nr_ents = 1;
+    CHECK_EQ("mmuext_op.set_ldt_noncanonical", hc::mmuext_op(&op, 1, nullptr, DOMID_SELF),
+             -XEN_EINVAL);
+    op.arg1.linear_addr = HYPERVISOR_ADDRESS;
+    CHECK_EQ("mmuext_op.set_ldt_xen_range", hc::mmuext_op(&op, 1, nullptr, DOMID_SELF),
+             -XEN_EINVAL);
+    op.arg1.linear_addr = HYPERVISOR_ADDRESS + 8;
+    op.arg2.nr_ents = 0;
+    CHECK_EQ("mmuext_op.set_ldt_no_entries_base_ignored",
+             hc::mmuext_op(&op, 1, nullptr, DOMID_SELF), 0);
 }
 
 void check_console_edge() {

@@ -357,6 +357,41 @@ void check_sched_op() {
     CHECK_EQ("sched_op.bad_cmd", hc::sched_op(99, nullptr), -XEN_ENOSYS);
 }
 
+// XENMEM_machphys_mfn_list: the M2P is made of 2 MiB pieces of contiguous frames; the call lists
+// each piece's first frame, as many as cover every machine frame (max_ram_page give or take
+// one: Xen returns the page count, the list covers it), at most max_extents.
+void check_machphys_mfn_list(u64 max_ram_page) {
+    static constinit xen_pfn_t mfns[64];
+    constexpr u64 CHUNK_ENTRIES = (2u << 20) / sizeof(unsigned long);
+    xen_machphys_mfn_list_t l{};
+    l.max_extents = 64;
+    set_xen_guest_handle(l.extent_start, mfns);
+    long rc = hc::memory_op(XENMEM_machphys_mfn_list, &l);
+    info("machphys_mfn_list: rc %ld, %u extents, first %#lx", rc, l.nr_extents, mfns[0]);
+    CHECK_EQ("memory_op.machphys_mfn_list", rc, 0);
+    u64 lo = (max_ram_page + CHUNK_ENTRIES - 1) / CHUNK_ENTRIES;
+    u64 hi = (max_ram_page + 1 + CHUNK_ENTRIES - 1) / CHUNK_ENTRIES;
+    check("memory_op.machphys_mfn_list_covers_m2p", l.nr_extents == lo || l.nr_extents == hi,
+          "%u extents for maximum_ram_page %#llx", l.nr_extents, static_cast<unsigned long long>(max_ram_page));
+    bool aligned = l.nr_extents > 0;
+    for (unsigned i = 0; i < l.nr_extents && i < 64; ++i) {
+        aligned = aligned && mfns[i] != 0 && mfns[i] % 512 == 0;
+        for (unsigned j = 0; j < i; ++j) aligned = aligned && mfns[j] != mfns[i];
+    }
+    CHECK("memory_op.machphys_mfn_list_2m_pieces", aligned);
+
+    xen_machphys_mfn_list_t none{};
+    set_xen_guest_handle(none.extent_start, mfns);
+    none.nr_extents = 77;
+    rc = hc::memory_op(XENMEM_machphys_mfn_list, &none);
+    check("memory_op.machphys_mfn_list_zero_extents", rc == 0 && none.nr_extents == 0, "rc %ld, %u extents",
+          rc, none.nr_extents);
+    xen_machphys_mfn_list_t bad{};
+    bad.max_extents = 1;
+    set_xen_guest_handle(bad.extent_start, reinterpret_cast<xen_pfn_t*>(HYPERVISOR_ADDRESS));
+    CHECK_EQ("memory_op.machphys_mfn_list_xen_buffer", hc::memory_op(XENMEM_machphys_mfn_list, &bad), -XEN_EFAULT);
+}
+
 u64 check_memory_op(const start_info_t* si) {
     long max_ram_page = hc::memory_op(XENMEM_maximum_ram_page, nullptr);
     info("maximum_ram_page %#lx", max_ram_page);
@@ -375,6 +410,7 @@ u64 check_memory_op(const start_info_t* si) {
           mm.v_end > mm.v_start && mm.v_end <= MACH2PHYS_VIRT_END);
     CHECK("memory_op.machphys_mapping_max_mfn",
           mm.max_mfn >= max_mfn && mm.max_mfn < MACH2PHYS_NR_ENTRIES);
+    check_machphys_mfn_list(max_ram_page > 0 ? static_cast<u64>(max_ram_page) : 0);
 
     domid_t self = DOMID_SELF;
     CHECK_EQ("memory_op.current_reservation", hc::memory_op(XENMEM_current_reservation, &self),
@@ -666,8 +702,11 @@ extern "C" [[noreturn]] void guest_main(start_info_t* si) {
     check_priv_ops();
     check_fpu();
     check_multicall_iret();
+    check_continuations();
     check_writable_pagetables();
     check_user_mode();
+    check_time();
+    check_vcpus();
     // shutdown=reboot|crash picks the final SCHEDOP_shutdown reason (default poweroff).
     pv::StrView how = cmdline_value(si, "shutdown");
     finish(how.equals("reboot") ? SHUTDOWN_reboot : how.equals("crash") ? SHUTDOWN_crash : SHUTDOWN_poweroff);

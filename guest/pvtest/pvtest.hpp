@@ -59,6 +59,25 @@ u64* l1e_ptr(u64 addr);
 // current L1 entry's other bits); the hypercall's result.
 long remap_page(const volatile void* page, bool writable);
 
+// System time (ns since the hypervisor booted) from vCPU 0's vcpu_info.time and the TSC, as a
+// PV kernel computes it (shared info must be mapped).
+inline u64 system_time_ns() {
+    volatile vcpu_time_info_t& t = g_shared->vcpu_info[0].time;
+    for (;;) {
+        u32 version = t.version;
+        asm volatile("" : : : "memory");
+        if (version & 1) continue;
+        u32 lo, hi;
+        asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+        u64 delta = ((u64{hi} << 32) | lo) - t.tsc_timestamp;
+        int shift = t.tsc_shift;
+        delta = shift < 0 ? delta >> -shift : delta << shift;
+        u64 ns = t.system_time + static_cast<u64>((static_cast<unsigned __int128>(delta) * t.tsc_to_system_mul) >> 32);
+        asm volatile("" : : : "memory");
+        if (t.version == version) return ns;
+    }
+}
+
 // vCPU 0's arch.cr2, as Xen writes it on delivering a #PF (0 while shared info is unmapped).
 inline u64 vcpu0_cr2() { return g_shared ? g_shared->vcpu_info[0].arch.cr2 : 0; }
 inline u8 vcpu0_upcall_mask() { return g_shared ? g_shared->vcpu_info[0].evtchn_upcall_mask : 0xff; }
@@ -70,7 +89,10 @@ void check_trap_kinds();         // cpu.cpp: the generic trap table, softints, #
 void check_priv_ops();           // cpu.cpp: privileged-instruction emulation
 void check_fpu();                // cpu.cpp: virtual CR0.TS and #NM
 void check_multicall_iret();     // hostile.cpp: an iret inside a multicall
+void check_continuations();      // continuation.cpp: long lists, preempted and continued
 void check_writable_pagetables();  // ptwr.cpp: emulated writes to read-only L1 pages
 void check_user_mode();          // user.cpp: user page tables, syscall callback, user traps
+void check_time();               // time.cpp: vCPU time, timers, SCHEDOP_poll/block, runstate
+void check_vcpus();              // vcpus.cpp: a second vCPU, up/down, the failsafe callback
 
 }  // namespace pvt

@@ -80,6 +80,7 @@ trap_stub_\name:
     trap_stub 0x80, 0x80, 0
     trap_stub syscall, 0x100, 0
     trap_stub event, 0x101, 0
+    trap_stub sysenter, 0x102, 0
 
     /* The stack, from RSP up (struct TrapFrame): RBX RAX RDX RSI RDI R8 R9 R10, iret flags,
      * vector, RCX R11 ERR RIP CS RFLAGS RSP SS.  Xen aligned the frame's top to 16 bytes and
@@ -298,6 +299,34 @@ user_events_after_int3:
 user_events_after_int4:
     movl $USER_DONE, %eax
     syscall
+    ud2
+
+    /* Run 4, after SEGBASE_GS_USER_SEL: the user GS selector, and a read through the user GS
+     * base the kernel chose (USER_DATA). */
+    .globl user_gs
+user_gs:
+    movw %gs, %ax
+    movq %rax, USER_OUT + 0x30
+    movq %gs:0x208, %rax
+    movq %rax, USER_OUT + 0x38
+    movl $USER_DONE, %eax
+    int $0x80
+    ud2
+
+    /* Runs 5 and 6: SYSENTER, which saves neither RIP nor RSP: whatever the kernel's handler
+     * gets, it resumes at the label, which restores RSP. */
+    .globl user_sysenter, user_sysenter_insn
+user_sysenter:
+    movq %rsp, USER_OUT + 0x40
+    user_resume_at 1f
+    movl $0x3333, %edi
+    movl $0x5555, %ecx
+    movl $0x6666, %r11d
+user_sysenter_insn:
+    sysenter
+1:  movq USER_OUT + 0x40, %rsp
+    movl $USER_DONE, %eax
+    int $0x80
     ud2
 
     .balign 16

@@ -79,8 +79,9 @@ extern "C" void trap_dispatch(TrapFrame* f) {
     ++g_ntraps;
 
     if (f->vector == VEC_EVENT) {
-        // Nothing here binds an event channel, so none is expected; should one arrive, resume
-        // the interrupted code with events masked rather than take it again and again.
+        // Upcalls come only where a check unmasks events (user.cpp's runs, SCHEDOP_block in
+        // time.cpp), which count them: resume the interrupted code with events masked rather
+        // than take the upcall again and again.
         f->rflags &= ~u64{0x200};
         return;
     }

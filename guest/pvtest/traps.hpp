@@ -22,6 +22,7 @@ using pvg::u8;
 // The vector numbers trap_dispatch sees for the syscall and event callbacks.
 constexpr u64 VEC_SYSCALL = 0x100;
 constexpr u64 VEC_EVENT = 0x101;
+constexpr u64 VEC_SYSENTER = 0x102;
 
 // The stack at the C call, lowest address first: the registers traps.S saved, the iret flags
 // to use (0 or VGCF_in_syscall), the vector, then Xen's bounce frame with an error-code slot
@@ -76,6 +77,7 @@ void trap_stub_14();
 void trap_stub_0x80();
 void trap_stub_syscall();
 void trap_stub_event();
+void trap_stub_sysenter();
 }
 
 // Runs the instruction(s) INSN with g_resume armed: a fault resumes right after them.  Use

@@ -21,6 +21,7 @@ extern char user_main[], user_after_syscall[], user_after_int3[], user_after_int
 extern char user_pf_read[], user_pf_kernel[], user_pf_write[], user_gp_cli[];
 extern char user_ud2[];
 extern char user_events[], user_events_after_int3[], user_events_after_int4[];
+extern char user_gs[], user_sysenter[], user_sysenter_insn[];
 constinit u64 user_return_rsp = 0;
 }
 
@@ -36,6 +37,7 @@ constexpr u64 RFLAGS_IF = 0x200;
 // User mode normally runs with IF clear, so the upcall mask stays set throughout.
 constexpr u64 RFLAGS_MASKED = 0x2;
 
+alignas(4096) constinit u64 gs_ldt[512];  // SEGBASE_GS_USER_SEL's LDT
 alignas(4096) constinit u64 user_l4[512];
 alignas(4096) constinit u64 user_l3[512];
 alignas(4096) constinit u64 user_l2[512];
@@ -90,6 +92,11 @@ void user_trap(TrapFrame* f) {
     if (resume) {
         udata(0) = 0;
         f->rip = resume;
+        if ((f->cs & 0xffff) == 3) {
+            // A SYSENTER frame (null CS and RSP): back with the flat user selectors.
+            f->cs = FLAT_USER_CS64;
+            f->ss = FLAT_USER_SS;
+        }
         return;
     }
     // Nowhere to go: back to the kernel with the vector as the result.
@@ -267,6 +274,95 @@ void check_events_run() {
     CHECK_EQ("user.events_no_upcall", upcalls, 0);
 }
 
+u16 read_gs() {
+    u16 gs;
+    asm volatile("movw %%gs, %0" : "=r"(gs));
+    return gs;
+}
+
+// SEGBASE_GS_USER_SEL loads the user GS selector (the hypervisor does it with the user GS base
+// swapped in, so the descriptor's base becomes the user base), here from the LDT, whose page the
+// hypervisor's own load maps.  RPL is forced to 3; a selector the CPU refuses leaves the null
+// selector, and the call still succeeds.
+void check_gs_user_sel() {
+    constexpr u64 DATA_BASE_USER_DATA = 0x00cff2000000ffffull | ((USER_DATA & 0xffff) << 16) |
+                                        (((USER_DATA >> 16) & 0xff) << 32);
+    constexpr u64 MARKER = 0x6e5e1ec7ull;
+    gs_ldt[0] = DATA_BASE_USER_DATA;
+    mmuext_op_t op{};
+    op.cmd = MMUEXT_SET_LDT;
+    op.arg1.linear_addr = va(gs_ldt);
+    op.arg2.nr_ents = 1;
+    long rc_ro = remap_page(gs_ldt, false);
+    long rc_ldt = hc::mmuext_op(&op, 1, nullptr, DOMID_SELF);
+    check("user.gs_ldt_installed", rc_ro == 0 && rc_ldt == 0, "remap %ld, set_ldt %ld", rc_ro, rc_ldt);
+    long rc = hc::set_segment_base(SEGBASE_GS_USER_SEL, 0x04);
+    u16 gs = read_gs();
+    check("set_segment_base.gs_user_sel", rc == 0 && gs == 0x07, "rc %ld, gs %#x", rc, gs);
+
+    udata(0x208) = MARKER;
+    u64 done = enter_user(uaddr(user_gs), USER_STACK_TOP, RFLAGS_MASKED);
+    CHECK_EQ_HEX("user.gs_run_done", done, 0x80);
+    CHECK_EQ_HEX("user.gs_user_sel_selector", udata(OUT + 0x30) & 0xffff, 0x07);
+    CHECK_EQ_HEX("user.gs_user_sel_base", udata(OUT + 0x38), MARKER);
+
+    rc = hc::set_segment_base(SEGBASE_GS_USER_SEL, 0x0f);  // beyond the LDT's limit
+    gs = read_gs();
+    check("set_segment_base.gs_user_sel_refused_nulls", rc == 0 && gs == 0, "rc %ld, gs %#x", rc, gs);
+    CHECK_EQ("set_segment_base.gs_user_sel_null", hc::set_segment_base(SEGBASE_GS_USER_SEL, 0), 0);
+    op.arg1.linear_addr = 0;
+    op.arg2.nr_ents = 0;
+    hc::mmuext_op(&op, 1, nullptr, DOMID_SELF);
+}
+
+// SYSENTER from user mode.  On Intel CPUs it enters the hypervisor, which knows neither the
+// user RIP nor RSP: the sysenter callback gets a frame with RIP 0, CS 3 (the null selector, RPL
+// 3), RSP 0 and SS FLAT_USER_SS on the kernel stack; without a callback, #GP(0) with the same
+// frame.  AMD CPUs (QEMU's `-cpu max` is one) raise #UD for SYSENTER in 64-bit mode, which the
+// guest gets at the instruction.
+void check_sysenter() {
+    u32 vendor_ebx;
+    asm volatile("cpuid" : "=b"(vendor_ebx) : "a"(0), "c"(0) : "edx");
+    const bool intel = vendor_ebx == 0x756e6547;  // "Genu"ineIntel
+    info("sysenter: %s CPU", intel ? "an Intel" : "a non-Intel");
+    const u64 insn = uaddr(user_sysenter_insn);
+    const u64 stack_top = va(user_trap_stack + sizeof(user_trap_stack));
+
+    traps_reset();
+    u64 done = enter_user(uaddr(user_sysenter), USER_STACK_TOP, RFLAGS_MASKED);
+    CHECK_EQ_HEX("user.sysenter_run_done", done, 0x80);
+    const TrapRecord* t = &g_traps[0];
+    bool ok = g_ntraps >= 2 && (intel ? t->vector == 13 && t->error == 0 && t->rip == 0 && (t->cs & 0xffff) == 3 &&
+                                            t->rsp == 0 && (t->ss & 0xffff) == FLAT_USER_SS
+                                      : t->vector == 6 && t->rip == insn && (t->cs & 0xffff) == FLAT_USER_CS64);
+    check("user.sysenter_no_callback", ok, "%u traps, vector %llu error %#llx rip %#llx cs %#llx rsp %#llx ss %#llx",
+          g_ntraps, static_cast<unsigned long long>(t->vector), static_cast<unsigned long long>(t->error),
+          static_cast<unsigned long long>(t->rip), static_cast<unsigned long long>(t->cs),
+          static_cast<unsigned long long>(t->rsp), static_cast<unsigned long long>(t->ss));
+
+    callback_register_t cb{};
+    cb.type = CALLBACKTYPE_sysenter;
+    cb.flags = CALLBACKF_mask_events;
+    cb.address = va(reinterpret_cast<const void*>(&trap_stub_sysenter));
+    CHECK_EQ("callback_op.register_sysenter", hc::callback_op(CALLBACKOP_register, &cb), 0);
+    traps_reset();
+    done = enter_user(uaddr(user_sysenter), USER_STACK_TOP, RFLAGS_MASKED);
+    CHECK_EQ_HEX("user.sysenter_callback_run_done", done, 0x80);
+    ok = g_ntraps >= 2 && (intel ? t->vector == VEC_SYSENTER && t->rip == 0 && (t->cs & 0xffff) == 3 &&
+                                       t->rsp == 0 && (t->ss & 0xffff) == FLAT_USER_SS && t->frame_top == stack_top &&
+                                       t->rdi == 0x3333 && t->rcx == 0x5555 && t->r11 == 0x6666
+                                 : t->vector == 6 && t->rip == insn);
+    check("user.sysenter_callback", ok,
+          "%u traps, vector %#llx rip %#llx cs %#llx rsp %#llx ss %#llx rcx %#llx r11 %#llx rdi %#llx top %#llx",
+          g_ntraps, static_cast<unsigned long long>(t->vector), static_cast<unsigned long long>(t->rip),
+          static_cast<unsigned long long>(t->cs), static_cast<unsigned long long>(t->rsp),
+          static_cast<unsigned long long>(t->ss), static_cast<unsigned long long>(t->rcx),
+          static_cast<unsigned long long>(t->r11), static_cast<unsigned long long>(t->rdi),
+          static_cast<unsigned long long>(t->frame_top));
+    cb.address = 0;
+    hc::callback_op(CALLBACKOP_register, &cb);
+}
+
 }  // namespace
 
 void pvt::check_user_mode() {
@@ -280,5 +376,7 @@ void pvt::check_user_mode() {
     check_no_callback_run();
     check_main_run();
     check_events_run();
+    check_gs_user_sel();
+    check_sysenter();
     g_user_handler = nullptr;
 }

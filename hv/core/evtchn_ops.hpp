@@ -192,6 +192,15 @@ public:
         return error(self.valid(port) ? XEN_ENOSYS : XEN_EINVAL);
     }
 
+    // SCHEDOP_poll's look at one port (Xen's evtchn_port_poll): 1 pending, 0 not, -EINVAL not a
+    // valid port.
+    long port_poll(EventChannels& self, evtchn_port_t port) {
+        IrqSpinGuard g(self.lock_);
+        if (!self.valid(port)) return -static_cast<long>(XEN_EINVAL);
+        shared_info_t* si = env_.shared_info(self.id());
+        return si && evtchn_2l::is_pending(*si, port) ? 1 : 0;
+    }
+
     // ---- The hypervisor's side ----
 
     // Raises virq at d: a per-vCPU VIRQ at vcpu, a global one at the vCPU its port notifies

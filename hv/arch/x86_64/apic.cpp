@@ -13,7 +13,7 @@ namespace {
 constexpr u32 REG_ID = 0x20, REG_EOI = 0xb0, REG_SVR = 0xf0, REG_ICR_LO = 0x300, REG_ICR_HI = 0x310,
               REG_LVT_TIMER = 0x320, REG_LVT_LINT0 = 0x350, REG_LVT_LINT1 = 0x360, REG_LVT_ERROR = 0x370,
               REG_TIMER_INIT = 0x380, REG_TIMER_CUR = 0x390, REG_TIMER_DIV = 0x3e0, REG_ESR = 0x280,
-              REG_TPR = 0x80;
+              REG_TPR = 0x80, REG_IRR = 0x200;
 constexpr u64 APIC_BASE_ENABLE = 1u << 11, APIC_BASE_X2 = 1u << 10;
 constexpr u32 ICR_INIT = 5u << 8, ICR_STARTUP = 6u << 8, ICR_NMI = 4u << 8, ICR_ASSERT = 1u << 14,
               ICR_LEVEL = 1u << 15, ICR_PENDING = 1u << 12, ICR_ALL_BUT_SELF = 3u << 18;
@@ -70,6 +70,13 @@ void init_cpu() {
 
 u32 id() { return g_x2 ? read(REG_ID) : read(REG_ID) >> 24; }
 void eoi() { write(REG_EOI, 0); }
+
+bool interrupt_pending() {
+    // IRR: eight registers of 32 vectors each; vectors 0-31 are exceptions, never requested.
+    for (u32 i = 1; i < 8; ++i)
+        if (read(REG_IRR + 0x10 * i)) return true;
+    return false;
+}
 
 bool wait_icr_idle() {
     if (g_x2) return true;  // x2APIC ICR writes complete synchronously

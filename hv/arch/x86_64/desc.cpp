@@ -59,6 +59,17 @@ constexpr u64 seg(u8 access, u8 flags) {
     return 0xffffull | (u64{access} << 40) | (u64{flags} << 52) | (0xfull << 48);
 }
 
+// A 16-byte system descriptor (TSS, LDT) at gdt[0..1]: present, DPL 0, byte-granular limit.
+void set_system_desc(u64* gdt, u64 base, u64 limit, u8 type) {
+    gdt[0] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (u64{0x80u | type} << 40) |
+             (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+    gdt[1] = base >> 32;
+}
+
+constexpr u8 DESC_LDT = 0x2, DESC_TSS_AVAILABLE = 0x9;
+
+u64* hv_entry(u64* gdt_page, u16 sel) { return &gdt_page[(sel >> 3) - GDT_FIRST_HV_ENTRY]; }
+
 }  // namespace
 
 void idt_init_early() {
@@ -84,11 +95,7 @@ void load_cpu_tables(u64* gdt_page, u64 gdt_base, Tss* tss, u64 stack_block) {
     gdt_page[idx(FLAT_RING3_CS32)] = seg(0xfb, 0xc);     // 32-bit code, DPL3
     gdt_page[idx(FLAT_RING3_DS32)] = seg(0xf3, 0xc);     // data, DPL3
     gdt_page[idx(FLAT_RING3_CS64)] = seg(0xfb, 0xa);     // 64-bit code, DPL3
-    auto t = reinterpret_cast<u64>(tss);
-    u64 limit = sizeof(Tss) - 1;
-    gdt_page[idx(SEL_TSS)] = (limit & 0xffff) | ((t & 0xffffff) << 16) | (u64{0x89} << 40) |
-                             (((t >> 24) & 0xff) << 56);
-    gdt_page[idx(SEL_TSS) + 1] = t >> 32;
+    set_system_desc(hv_entry(gdt_page, SEL_TSS), reinterpret_cast<u64>(tss), sizeof(Tss) - 1, DESC_TSS_AVAILABLE);
 
     DescPtr gp{static_cast<u16>(GDT_PAGES * PAGE_SIZE - 1), gdt_base};
     asm volatile("lgdt %0" : : "m"(gp));
@@ -112,6 +119,15 @@ void load_cpu_tables(u64* gdt_page, u64 gdt_base, Tss* tss, u64 stack_block) {
         : "rax", "memory");
     build_idt(SEL_HV_CS, true);
     load_idt();
+}
+
+void load_ldt(u64* gdt_page, u64 base, unsigned ents) {
+    if (!ents) {
+        asm volatile("lldt %w0" : : "r"(0) : "memory");
+        return;
+    }
+    set_system_desc(hv_entry(gdt_page, SEL_LDT), base, u64{ents} * 8 - 1, DESC_LDT);
+    asm volatile("lldt %w0" : : "r"(SEL_LDT) : "memory");
 }
 
 }  // namespace pv::arch

@@ -46,4 +46,6 @@ return_from_trap:
         pop     %rbx
         pop     %rax
         add     $16, %rsp                       /* vector, error code */
+        .globl return_to_guest_iret
+return_to_guest_iret:                           /* a fault here: see handle_hypervisor_exception */
         iretq

@@ -205,6 +205,14 @@ void print_phases() {
     in.mem_bytes = align_down(g_options.dom0_mem.resolve(avail), PAGE_SIZE);
     printk("Domain 0 kernel %.*s, %lu MiB, command line '%s'\n", static_cast<int>(k.file.len), k.file.ptr,
            in.mem_bytes / MiB, cmdline);
+    // Xen's dom0_max_vcpus(): a vCPU per CPU, within the option's bounds and the legacy limit
+    // of vCPUs with a vcpu_info in shared_info.
+    unsigned cpus = arch::smp::online_cpus();
+    u32 nr = cpus;
+    if (g_options.dom0_max_vcpus.min > nr) nr = g_options.dom0_max_vcpus.min;
+    if (g_options.dom0_max_vcpus.max < nr) nr = g_options.dom0_max_vcpus.max;
+    in.nr_vcpus = min<u32>(nr, XEN_LEGACY_MAX_VCPUS);
+    arch::pv::sched_init(cpus);
     arch::pv::m2p_init(arch::mm::frames().nr_frames());
     arch::pv::PvDomain* d = arch::pv::build_dom0(in);
     if (!d) panic("Could not set up domain 0");

@@ -9,6 +9,7 @@
 
 #include <atomic>
 
+#include "arch/x86_64/pv/pv.hpp"
 #include "core/console.hpp"
 #include "core/panic.hpp"
 #include "lib/string.hpp"
@@ -33,13 +34,20 @@ u64 g_zero_frame = 0;  // backs the guest part of every GDT window until a guest
 
 void on_call_ipi(TrapFrame&) { g_cpus[this_cpu_id()].ipi_calls = g_cpus[this_cpu_id()].ipi_calls + 1; }
 
-// Maps the CPU's 16-page GDT window: guest pages read-only zeroes, page 14 its own GDT page.
+// Maps the CPU's descriptor window: guest GDT pages read-only zeroes, page 14 its own GDT page;
+// the LDT pages after them stay unmapped (mapped on LDT faults), but their page table is made
+// now, so the fault path never allocates.
 void map_gdt_window(PerCpu& c) {
-    c.gdt_window = GDT_VIRT_START + u64{c.id} * GDT_PAGES * PAGE_SIZE;
+    c.gdt_window = GDT_VIRT_START + u64{c.id} * GDT_LDT_PAGES * PAGE_SIZE;
+    c.ldt_window = c.gdt_window + GDT_PAGES * PAGE_SIZE;
     for (unsigned p = 0; p < GDT_PAGES; ++p) {
         bool own = p == GDT_FIRST_HV_ENTRY * 8 / PAGE_SIZE;
         u64 pa = own ? virt_to_phys(c.gdt_page) : g_zero_frame;
         mm::map_hv_pages(c.gdt_window + p * PAGE_SIZE, pa, 1, own ? paging::MAP_RW : paging::MAP_RO);
+    }
+    for (unsigned p = 0; p < LDT_PAGES; ++p) {
+        mm::map_hv_pages(c.ldt_window + p * PAGE_SIZE, g_zero_frame, 1, paging::MAP_RO);
+        paging::hv_tables().unmap_page(c.ldt_window + p * PAGE_SIZE);
     }
 }
 
@@ -100,7 +108,9 @@ extern "C" [[noreturn]] void ap_main() {
     c.online = true;
     g_online.fetch_add(1);
     irq_enable();
-    for (;;) halt();  // idle: woken by interrupts, nothing to schedule yet
+    // Idle until the scheduler exists (woken by its IPI), then run what it gives this CPU.
+    while (!pv::sched_ready()) halt();
+    pv::sched_enter_cpu();
 }
 
 namespace smp {

@@ -3,6 +3,11 @@
 #include <arch/percpu.hpp>
 #include <arch/time.hpp>
 
+#include "core/console.hpp"
+#include "core/rtc.hpp"
+#include "core/timer.hpp"
+#include "lib/spinlock.hpp"
+
 extern "C" pv::u64 boot_tsc;
 
 namespace pv::arch::time {
@@ -47,19 +52,118 @@ u64 ns_to_tsc(u64 ns) { return static_cast<u64>(static_cast<unsigned __int128>(n
 u64 since_boot_ns() { return tsc_to_ns(rdtsc() - boot_tsc); }
 
 namespace {
-volatile bool g_timer_fired[MAX_CPUS];
+
+// Each CPU's armed timers, under a lock taken with interrupts off.  A timer is set from the CPU
+// it belongs to (a vCPU's timers from the CPU the vCPU runs on); stopping works from anywhere.
+struct CpuTimers {
+    TimerQueue queue;  // first: timer_stop finds the CpuTimers from a timer's queue
+    Spinlock lock;
+};
+CpuTimers g_timers[MAX_CPUS];
+
+CpuTimers& of_queue(TimerQueue* q) { return *reinterpret_cast<CpuTimers*>(q); }
+
+// With c.lock held, on c's CPU: the local APIC timer fires at the earliest deadline.
+void program(CpuTimers& c) {
+    u64 next = c.queue.next_deadline();
+    if (next == TimerQueue::NEVER) {
+        apic::timer_stop();
+        return;
+    }
+    u64 now = since_boot_ns();
+    apic::timer_arm_ns(next > now ? next - now : 0);
 }
 
-void timer_interrupt() { g_timer_fired[this_cpu_id()] = true; }
+}  // namespace
+
+void timer_set(Timer& t, u64 when_ns) {
+    unsigned long flags = irq_save();
+    CpuTimers& here = g_timers[this_cpu_id()];
+    if (TimerQueue* q = t.queue(); q && q != &here.queue) {
+        CpuTimers& there = of_queue(q);
+        there.lock.lock();
+        there.queue.stop(t);  // its CPU finds nothing due when its hardware fires
+        there.lock.unlock();
+    }
+    here.lock.lock();
+    if (here.queue.set(t, when_ns)) program(here);
+    here.lock.unlock();
+    irq_restore(flags);
+}
+
+void timer_stop(Timer& t) {
+    unsigned long flags = irq_save();
+    while (TimerQueue* q = t.queue()) {
+        CpuTimers& c = of_queue(q);
+        c.lock.lock();
+        bool stopped = t.queue() == q;
+        if (stopped) c.queue.stop(t);  // the hardware may fire early and find nothing due
+        c.lock.unlock();
+        if (stopped) break;
+    }
+    irq_restore(flags);
+}
+
+void timer_interrupt() {
+    CpuTimers& c = g_timers[this_cpu_id()];
+    c.lock.lock();
+    while (Timer* t = c.queue.pop_due(since_boot_ns())) {
+        c.lock.unlock();
+        t->fire();
+        c.lock.lock();
+    }
+    program(c);
+    c.lock.unlock();
+}
 
 void sleep_ns(u64 ns) {
-    unsigned cpu = this_cpu_id();
+    volatile bool fired = false;
+    Timer t([](Timer&, void* data) { *static_cast<volatile bool*>(data) = true; },
+            const_cast<bool*>(&fired));
     unsigned long flags = irq_save();
-    g_timer_fired[cpu] = false;
-    apic::timer_arm_ns(ns);
+    timer_set(t, since_boot_ns() + ns);
     // sti;hlt is atomic with respect to interrupts (the STI shadow): no wake-up is lost.
-    while (!g_timer_fired[cpu]) asm volatile("sti; hlt; cli" : : : "memory");
+    while (!fired) asm volatile("sti; hlt; cli" : : : "memory");
     irq_restore(flags);
+}
+
+namespace {
+
+u8 cmos_read(u8 reg) {
+    outb(0x70, reg);  // bit 7 clear: NMIs stay enabled
+    return inb(0x71);
+}
+
+rtc::Registers rtc_snapshot() {
+    return {cmos_read(0x00), cmos_read(0x02), cmos_read(0x04), cmos_read(0x07), cmos_read(0x08),
+            cmos_read(0x09), cmos_read(0x32), cmos_read(0x0b)};
+}
+
+u64 g_wallclock_at_boot = 0;
+bool g_wallclock_read = false;
+
+}  // namespace
+
+u64 wallclock_at_boot_s() {
+    if (g_wallclock_read) return g_wallclock_at_boot;
+    g_wallclock_read = true;
+    // The RTC ticks once a second; read while no update is in progress (status A bit 7), and
+    // twice alike, so no field is caught mid-carry.
+    rtc::Registers a{}, b{};
+    for (int tries = 0; tries < 1000; ++tries) {
+        u64 end = rdtsc() + ns_to_tsc(10'000'000);
+        while ((cmos_read(0x0a) & 0x80) && rdtsc() < end) cpu_relax();
+        a = rtc_snapshot();
+        b = rtc_snapshot();
+        if (__builtin_memcmp(&a, &b, sizeof a) == 0) break;
+    }
+    i64 now = rtc::to_unix(b);
+    u64 up = since_boot_ns() / 1'000'000'000;
+    if (now < 0 || static_cast<u64>(now) < up) {
+        pv_warn("CMOS RTC holds no valid date: wallclock starts at the epoch\n");
+        return g_wallclock_at_boot = 0;
+    }
+    return g_wallclock_at_boot = static_cast<u64>(now) - up;
 }
 
 void udelay(u64 us) {

@@ -14,6 +14,8 @@
 #include "core/console.hpp"
 #include "core/panic.hpp"
 
+extern "C" char return_to_guest_iret[], pv_sysenter_flags_saved[];
+
 namespace pv::arch {
 namespace {
 
@@ -101,14 +103,27 @@ void handle_hypervisor_exception(TrapFrame& f) {
     // A guest's data breakpoint hit while the hypervisor copies guest memory: not ours to take.
     if (f.vector == VEC_DB && pv::current()) {
         asm volatile("mov %0, %%db6" : : "r"(0xffff0ff0ul));
+        // A guest's TF survives SYSENTER: the entry single-steps until the guest's RFLAGS are
+        // on the stack (they keep TF for the guest), then no more.
+        if (f.rip == reinterpret_cast<u64>(pv_sysenter_flags_saved)) f.rflags &= ~u64{1u << 8};
         return;
     }
-    // A fault while touching guest memory on a guest's behalf resumes at its fixup.
-    if (f.vector == VEC_PF) {
+    // A descriptor load on a guest's behalf (a selector from its LDT) maps the LDT page.
+    if (f.vector == VEC_PF && pv::ldt_fault(f, read_cr2(), false)) return;
+    // A fault while touching guest memory or loading a guest selector on a guest's behalf
+    // resumes at its fixup.
+    if (f.vector == VEC_PF || f.vector == VEC_GP || f.vector == VEC_NP || f.vector == VEC_SS) {
         if (u64 fixup = pv::exception_fixup(f.rip)) {
             f.rip = fixup;
             return;
         }
+    }
+    // The return to a guest refused its selectors (HYPERVISOR_iret takes any CS and SS): Xen
+    // bounces to the failsafe callback, which pvisor does not have yet; the domain dies, not
+    // the machine.
+    if (f.rip == reinterpret_cast<u64>(return_to_guest_iret) && pv::current() && (f.rsp & 7) == 0) {
+        const auto* g = reinterpret_cast<const TrapFrame*>(f.rsp - offsetof(TrapFrame, rip));
+        if ((g->cs & 3) == 3) pv::domain_crash(*pv::current()->domain, *g, "the guest's selectors were refused on return");
     }
     fatal_trap(f);
 }
@@ -125,10 +140,9 @@ extern "C" void trap_dispatch(TrapFrame* f) {
     } else {
         handle_hypervisor_exception(*f);
     }
-    // Every return to a guest passes here or through pv_syscall: an unmasked pending upcall
-    // enters the guest's event callback first.
-    if (from_guest)
-        if (pv::PvVcpu* v = pv::current()) pv::deliver_upcall(*v, *f);
+    // Every return to a guest passes here or through pv_syscall: a reschedule if one is due,
+    // then an unmasked pending upcall enters the guest's event callback first.
+    if (from_guest && pv::current()) pv::exit_to_guest(*f);
 }
 
 }  // namespace pv::arch

@@ -174,7 +174,7 @@ void build_page_tables(PvDomain& d, const Layout& l) {
         if (va >= l.pt_start && va < l.pt_end) prot &= ~paging::PTE_W;
         l1[i1] = (d.p2m[pfn] << PAGE_SHIFT) | prot;
     }
-    d.vcpu0.kernel_cr3 = d.p2m[l4_pfn] << PAGE_SHIFT;
+    d.vcpu[0]->kernel_cr3 = d.p2m[l4_pfn] << PAGE_SHIFT;
 }
 
 }  // namespace
@@ -216,7 +216,6 @@ PvDomain* build_dom0(const Dom0Input& in) {
     if (!d) return nullptr;
     d->id = 0;
     d->privileged = true;
-    d->vcpu0.domain = d;
     if (!allocate_memory(*d, nr_pages)) {
         pv_err("dom0: out of memory for %lu pages\n", nr_pages);
         return nullptr;
@@ -230,7 +229,14 @@ PvDomain* build_dom0(const Dom0Input& in) {
     d->shared_info_mfn = virt_to_phys(si) >> PAGE_SHIFT;
     if (!mmu_assign(*d, d->shared_info_mfn)) return nullptr;  // the guest may map it
     for (auto& v : d->shared_info->vcpu_info) v.evtchn_upcall_mask = 1;
-    d->vcpu0.vcpu_info = &d->shared_info->vcpu_info[0];
+    sched_add_domain(*d);
+    for (unsigned i = 0; i < in.nr_vcpus; ++i) {
+        if (!vcpu_create(*d, i)) {
+            pv_err("dom0: out of memory for vCPU %u\n", i);
+            return nullptr;
+        }
+    }
+    publish_wallclock(*d);
     d->evtchn = heap_new<EventChannels>(hv_heap(), domid_t{0});
     if (!d->evtchn) return nullptr;
     events_register_domain(*d);
@@ -272,13 +278,15 @@ PvDomain* build_dom0(const Dom0Input& in) {
 
     // Type and pin the initial tables, as the guest would with mmuext_op: every entry is
     // validated like any guest-made table, so a builder bug cannot slip a bad mapping in.
-    if (auto r = mmu_pin_root(*d, d->vcpu0.kernel_cr3 >> PAGE_SHIFT); !r) {
+    if (auto r = mmu_pin_root(*d, d->vcpu[0]->kernel_cr3 >> PAGE_SHIFT); !r) {
         pv_err("dom0: its initial page tables do not validate: %s\n", errno_name(r.error()));
         return nullptr;
     }
 
     // Registers at entry (xen-pv-abi.md §1.5).
-    TrapFrame& r = d->vcpu0.regs;
+    PvVcpu& v0 = *d->vcpu[0];
+    v0.initialised = true;
+    TrapFrame& r = v0.regs;
     mem_set(&r, 0, sizeof r);
     r.rip = parms.virt_entry;
     r.rsp = l.stack_end;

@@ -17,8 +17,6 @@ extern "C" [[noreturn]] void pv_enter_guest(const pv::arch::TrapFrame* frame);
 namespace pv::arch::pv {
 namespace {
 
-PvVcpu* g_current[MAX_CPUS];
-
 const char* shutdown_name(unsigned reason) {
     switch (reason) {
     case SHUTDOWN_poweroff: return "poweroff";
@@ -32,9 +30,9 @@ const char* shutdown_name(unsigned reason) {
 }
 
 void print_guest_state(const PvDomain& d, const TrapFrame& f) {
-    printk("Guest state of domain %u, vCPU 0:\n", d.id);
+    printk("Guest state of domain %u, vCPU %u:\n", d.id, current() ? current()->id : 0);
     printk("RIP:    %04lx:[<%016lx>]   RFLAGS: %016lx   %s mode\n", f.cs, f.rip, f.rflags,
-           d.vcpu0.kernel_mode ? "kernel" : "user");
+           current() && current()->kernel_mode ? "kernel" : "user");
     printk("rax: %016lx   rbx: %016lx   rcx: %016lx\n", f.rax, f.rbx, f.rcx);
     printk("rdx: %016lx   rsi: %016lx   rdi: %016lx\n", f.rdx, f.rsi, f.rdi);
     printk("rbp: %016lx   r8:  %016lx   r9:  %016lx\n", f.rbp, f.r8, f.r9);
@@ -67,49 +65,15 @@ void print_guest_state(const PvDomain& d, const TrapFrame& f) {
 
 }  // namespace
 
-PvVcpu* current() { return g_current[this_cpu_id()]; }
-
-// vcpu_time_info: system time = system_time + ((tsc - tsc_timestamp) scaled by mul/shift), as
-// Xen's set_time_scale computes the scale: shift so the tick rate lies in (0.5, 1] GHz-multiple
-// range, then mul = 10^9 * 2^32 / rate.  Updated at start here; kept current with the
-// scheduler's time work (issue 4).
-void publish_time(vcpu_info_t& vi) {
-    u64 hz = time::tsc_khz() * 1000;
-    if (!hz) return;
-    int shift = 0;
-    u64 tps = hz;
-    while (tps > 2'000'000'000ull) {
-        tps >>= 1;
-        --shift;
-    }
-    while (tps <= 1'000'000'000ull) {
-        tps <<= 1;
-        ++shift;
-    }
-    auto& t = vi.time;
-    t.version = t.version + 1;  // odd: update in progress
-    asm volatile("" : : : "memory");
-    t.tsc_timestamp = rdtsc();
-    t.system_time = time::since_boot_ns();
-    t.tsc_to_system_mul = static_cast<u32>((1'000'000'000ull << 32) / tps);
-    t.tsc_shift = static_cast<i8>(shift);
-    t.flags = 0;
-    asm volatile("" : : : "memory");
-    t.version = t.version + 1;
-}
-
 [[noreturn]] void start_domain(PvDomain& d) {
-    unsigned cpu = this_cpu_id();
-    g_current[cpu] = &d.vcpu0;
-    publish_time(*d.vcpu0.vcpu_info);
-    install_syscall_stub(cpu, smp::cpu(cpu).stack_block);
-    write_cr3(d.vcpu0.kernel_cr3);
-    pv_enter_guest(&d.vcpu0.regs);
+    if (long rc = vcpu_up(*d.vcpu[0]); rc) panic("domain %u: vCPU 0 does not come up (%ld)", d.id, rc);
+    sched_enter_cpu();
 }
 
 [[noreturn]] void domain_shutdown(PvDomain& d, unsigned reason) {
     d.state = DomainState::shut_down;
     d.shutdown_reason = static_cast<u8>(reason);
+    if (d.shutdown_code == PvDomain::NO_SHUTDOWN_CODE) d.shutdown_code = static_cast<u8>(reason);
     printk("Domain %u shut down: %s (reason %u)\n", d.id, shutdown_name(reason), reason);
     // Domain 0 is the machine: its end is the machine's end.
     end_machine(reason);

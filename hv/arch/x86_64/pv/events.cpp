@@ -11,16 +11,26 @@ namespace {
 
 PvDomain* g_domains[1];  // domain 0 only, until the domain table of issue 4
 
+PvVcpu* find_vcpu(domid_t d, unsigned vcpu) {
+    PvDomain* dom = d == 0 ? g_domains[0] : nullptr;
+    return dom && vcpu < dom->max_vcpus ? dom->vcpu[vcpu] : nullptr;
+}
+
 class X86EvtchnEnv {
 public:
     EventChannels* channels(domid_t d) { return d == 0 && g_domains[0] ? g_domains[0]->evtchn : nullptr; }
     shared_info_t* shared_info(domid_t d) { return d == 0 && g_domains[0] ? g_domains[0]->shared_info : nullptr; }
     vcpu_info_t* vcpu_info(domid_t d, unsigned vcpu) {
-        return d == 0 && g_domains[0] && vcpu == 0 ? g_domains[0]->vcpu0.vcpu_info : nullptr;
+        PvVcpu* v = find_vcpu(d, vcpu);
+        return v ? v->vcpu_info : nullptr;
     }
-    // One vCPU, on this CPU: the upcall is seen on the way back to the guest.
-    void kick(domid_t, unsigned) {}
-    void wake_pollers(domid_t, evtchn_port_t) {}
+    // A running vCPU sees the upcall on its way back to the guest; a blocked one wakes.
+    void kick(domid_t d, unsigned vcpu) {
+        if (PvVcpu* v = find_vcpu(d, vcpu)) vcpu_kick(*v);
+    }
+    void wake_pollers(domid_t d, evtchn_port_t port) {
+        if (d == 0 && g_domains[0]) vcpu_wake_pollers(*g_domains[0], port);
+    }
     bool controls(domid_t d, domid_t) const { return d == 0; }
     bool may_bind(domid_t, domid_t) const { return true; }
     bool paused_by_controller(domid_t) const { return false; }
@@ -44,6 +54,12 @@ long do_event_channel_op(PvVcpu& v, const HypercallArgs& a) {
     if (rc == 0 && s.copy_back && !copy_to_guest(a.a2, &args, s.size)) return -static_cast<long>(XEN_EFAULT);
     return rc;
 }
+
+void send_virq(PvVcpu& v, u32 virq) {
+    if (v.domain->evtchn) g_ops.raise_virq(*v.domain->evtchn, virq, v.id);
+}
+
+long evtchn_port_poll(PvDomain& d, evtchn_port_t port) { return g_ops.port_poll(*d.evtchn, port); }
 
 void deliver_upcall(PvVcpu& v, TrapFrame& f) {
     vcpu_info_t* vi = v.vcpu_info;

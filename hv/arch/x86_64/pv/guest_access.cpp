@@ -18,6 +18,8 @@ bool guest_range_ok(u64 va, u64 len) {
     return va >= HV_VIRT_END;
 }
 
+bool guest_array_ok(u64 va) { return va < 0x0000800000000000ull || va >= HV_VIRT_END; }
+
 Result<void> copy_from_guest(void* dst, u64 guest_va, u64 len) {
     if (!guest_range_ok(guest_va, len)) return error(XEN_EFAULT);
     if (raw_copy_guest(dst, reinterpret_cast<const void*>(guest_va), len)) return error(XEN_EFAULT);

@@ -10,6 +10,10 @@ namespace pv::arch::pv {
 // True when [va, va + len) is canonical, does not wrap and avoids the hypervisor's range.
 bool guest_range_ok(u64 va, u64 len);
 
+// Xen's guest_handle_okay for an array a 64-bit PV guest passes: only its start is checked
+// (lower half, or above the hypervisor's range); the copies then check and fault item by item.
+bool guest_array_ok(u64 va);
+
 Result<void> copy_from_guest(void* dst, u64 guest_va, u64 len);
 Result<void> copy_to_guest(u64 guest_va, const void* src, u64 len);
 

@@ -6,10 +6,12 @@
 #include <arch/mm.hpp>
 #include <arch/percpu.hpp>
 #include <arch/serial.hpp>
+#include <arch/time.hpp>
 
 #include "arch/x86_64/pv/guest_access.hpp"
 #include "arch/x86_64/pv/pv.hpp"
 #include "core/console.hpp"
+#include "core/heap.hpp"
 #include "lib/string.hpp"
 
 #include <xen/callback.h>
@@ -108,19 +110,46 @@ long do_xen_version(PvVcpu& v, const HypercallArgs& a) {
     }
 }
 
+// sched_op: the command is an int, as in Xen (the upper half of the register is ignored).
 long do_sched_op(PvVcpu& v, const HypercallArgs& a) {
-    switch (a.a1) {
+    switch (static_cast<int>(a.a1)) {
     case SCHEDOP_yield:
+        vcpu_yield(v);
+        return 0;
+    case SCHEDOP_block:
+        vcpu_block(v);
         return 0;
     case SCHEDOP_shutdown: {
         sched_shutdown_t s;
         if (!get_guest(s, a.a2)) return err(XEN_EFAULT);
-        domain_shutdown(*v.domain, s.reason);
+        domain_shutdown(*v.domain, s.reason & 0xff);  // Xen keeps the reason as a u8
+    }
+    case SCHEDOP_shutdown_code: {
+        sched_shutdown_t s;
+        if (!get_guest(s, a.a2)) return err(XEN_EFAULT);
+        if (v.domain->shutdown_code == PvDomain::NO_SHUTDOWN_CODE) v.domain->shutdown_code = static_cast<u8>(s.reason);
+        return 0;
+    }
+    case SCHEDOP_poll: {
+        sched_poll_t p;
+        if (!get_guest(p, a.a2)) return err(XEN_EFAULT);
+        u64 ports;
+        mem_copy(&ports, &p.ports, sizeof ports);
+        return vcpu_poll(v, ports, p.nr_ports, p.timeout);
+    }
+    case SCHEDOP_remote_shutdown: {
+        sched_remote_shutdown_t s;
+        if (!get_guest(s, a.a2)) return err(XEN_EFAULT);
+        if (s.domain_id != v.domain->id) return err(XEN_ESRCH);  // the only domain, for now
+        domain_shutdown(*v.domain, s.reason & 0xff);
     }
     default:
         return err(XEN_ENOSYS);
     }
 }
+
+// set_timer_op: the single-shot timer at an absolute system time (0: stop).
+long do_set_timer_op(PvVcpu& v, const HypercallArgs& a) { return vcpu_set_timer_op(v, static_cast<i64>(a.a1)); }
 
 long do_vm_assist(PvVcpu& v, const HypercallArgs& a) {
     // Xen's 64-bit PV mask: writable_pagetables, pae_extended_cr3, m2p_strict, architectural_iopl,
@@ -161,6 +190,21 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
         map.nr_entries = 1;
         return put_guest(a.a2, map) ? 0 : err(XEN_EFAULT);
     }
+    case XENMEM_machphys_mfn_list: {
+        // The first frame of each 2 MiB piece of the M2P, in order (x86_64/mm.c's
+        // subarch_memory_op): tools map the table through them.
+        xen_machphys_mfn_list_t l;
+        if (!get_guest(l, a.a2)) return err(XEN_EFAULT);
+        u64 list;
+        mem_copy(&list, &l.extent_start, sizeof list);
+        unsigned i = 0;
+        for (; i != l.max_extents && i < m2p_nr_chunks(); ++i) {
+            xen_pfn_t mfn = m2p_chunk_mfn(i);
+            if (!put_guest(list + u64{i} * sizeof mfn, mfn)) return err(XEN_EFAULT);
+        }
+        l.nr_extents = i;
+        return put_guest(a.a2, l) ? 0 : err(XEN_EFAULT);
+    }
     case XENMEM_machphys_mapping: {
         xen_machphys_mapping_t m;
         m.v_start = MACH2PHYS_VIRT_START;
@@ -173,12 +217,28 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
     }
 }
 
-long do_vcpu_op(PvVcpu& v, const HypercallArgs& a) {
-    if (a.a2 != v.id) return err(XEN_ENOENT);  // one vCPU per domain until SMP guests arrive
-    switch (a.a1) {
+// vcpu_op(cmd, vcpuid, arg): on any vCPU of the caller's domain, except where Xen insists on
+// the caller itself (single-shot timers) or an offline vCPU (register_vcpu_info).
+long do_vcpu_op(PvVcpu& self, const HypercallArgs& a) {
+    PvDomain& d = *self.domain;
+    if (a.a2 >= d.max_vcpus || !d.vcpu[a.a2]) return err(XEN_ENOENT);
+    PvVcpu& v = *d.vcpu[a.a2];
+    switch (static_cast<int>(a.a1)) {
+    case VCPUOP_initialise: {
+        auto* ctx = heap_new<vcpu_guest_context_t>(hv_heap());
+        if (!ctx) return err(XEN_ENOMEM);
+        long rc = get_guest(*ctx, a.a3) ? vcpu_initialise(v, *ctx) : err(XEN_EFAULT);
+        heap_delete(hv_heap(), ctx);
+        return rc;
+    }
+    case VCPUOP_up:
+        return vcpu_up(v);
+    case VCPUOP_down:
+        return vcpu_down(self, v);
     case VCPUOP_is_up:
-        return 1;
+        return v.down ? 0 : 1;
     case VCPUOP_register_vcpu_info: {
+        if (&v != &self && !v.down) return err(XEN_EINVAL);
         vcpu_register_vcpu_info_t info;
         if (!get_guest(info, a.a3)) return err(XEN_EFAULT);
         // The new vcpu_info must fit in one page of the caller's own memory.
@@ -193,8 +253,38 @@ long do_vcpu_op(PvVcpu& v, const HypercallArgs& a) {
         v.vcpu_info = nv;
         return 0;
     }
-    case VCPUOP_register_runstate_memory_area:
-        return 0;  // accepted; runstate accounting arrives with the scheduler (issue 4)
+    case VCPUOP_register_runstate_memory_area: {
+        vcpu_register_runstate_memory_area_t area;
+        if (!get_guest(area, a.a3)) return err(XEN_EFAULT);
+        u64 va;
+        mem_copy(&va, &area.addr, sizeof va);
+        return vcpu_register_runstate_area(v, va);
+    }
+    case VCPUOP_get_runstate_info: {
+        vcpu_runstate_info_t r = vcpu_runstate_get(v);
+        return put_guest(a.a3, r) ? 0 : err(XEN_EFAULT);
+    }
+    case VCPUOP_set_periodic_timer: {
+        vcpu_set_periodic_timer_t t;
+        if (!get_guest(t, a.a3)) return err(XEN_EFAULT);
+        if (t.period_ns == 0) return err(XEN_EINVAL);  // below Xen's 1 ms minimum
+        return vcpu_set_periodic(v, t.period_ns);
+    }
+    case VCPUOP_stop_periodic_timer:
+        return vcpu_set_periodic(v, 0);
+    case VCPUOP_set_singleshot_timer: {
+        if (&v != &self) return err(XEN_EINVAL);
+        vcpu_set_singleshot_timer_t t;
+        if (!get_guest(t, a.a3)) return err(XEN_EFAULT);
+        // VCPU_SSHOTTMR_future "can be ignored by the hypervisor", and Xen 4.17 ignores it
+        // (Linux set it on deadlines already past): a past deadline fires at once.
+        vcpu_set_singleshot(v, t.timeout_abs_ns);
+        return 0;
+    }
+    case VCPUOP_stop_singleshot_timer:
+        if (&v != &self) return err(XEN_EINVAL);
+        vcpu_stop_singleshot(v);
+        return 0;
     default:
         return err(XEN_ENOSYS);
     }
@@ -280,6 +370,32 @@ long do_fpu_taskswitch(PvVcpu& v, const HypercallArgs& a) {
     return 0;
 }
 
+// Loads sel into GS; if the CPU refuses it, the flat user data selector and then the null
+// selector instead (Xen's fixup, which also clears the base on CPUs that keep it for null).
+void load_gs_or_null(u16 sel) {
+    u32 s = sel;
+    asm volatile("1: movl %k[sel], %%gs\n\t"
+                 "jmp 3f\n"
+                 "2: movl %k[flat], %%gs\n\t"
+                 "xorl %k[sel], %k[sel]\n\t"
+                 "jmp 1b\n"
+                 "3:\n\t"
+                 ".pushsection .ex_table, \"a\"\n\t"
+                 ".balign 8\n\t"
+                 ".quad 1b, 2b\n\t"
+                 ".popsection"
+                 : [sel] "+r"(s)
+                 : [flat] "r"(u32{FLAT_USER_DS32})
+                 : "memory");
+}
+
+// AMD CPUs (before Zen 2's NullSelectorClearsBase) keep the old base when the null selector is
+// loaded; Xen loads a flat selector first there.
+bool null_selector_keeps_base() {
+    static const bool amd = cpuid(0).ebx == 0x68747541;  // "Auth"enticAMD
+    return amd && !(cpuid(0x80000000).eax >= 0x80000021 && (cpuid(0x80000021).eax & (1u << 6)));
+}
+
 long do_set_segment_base(PvVcpu& v, const HypercallArgs& a) {
     constexpr u32 MSR_FS = 0xc0000100, MSR_GS = 0xc0000101, MSR_SHADOW_GS = 0xc0000102;
     u64 base = a.a2;
@@ -299,6 +415,21 @@ long do_set_segment_base(PvVcpu& v, const HypercallArgs& a) {
         v.gs_base_kernel = base;
         wrmsr(MSR_GS, base);
         return 0;
+    case SEGBASE_GS_USER_SEL: {
+        // The user GS selector, from the guest's GDT or LDT (a fault on an LDT page maps it on
+        // the way): with the kernel's GS base swapped out meanwhile, the load sets the user base
+        // from the descriptor.  Non-null selectors get RPL 3.  A selector the CPU refuses leaves
+        // the null selector and the call still succeeds, as on Xen (Linux BUG()s on a failure;
+        // a caller who cares re-reads %gs).
+        auto sel = static_cast<u16>(base);
+        asm volatile("swapgs" : : : "memory");
+        if (sel > 3) sel |= 3;
+        else if (null_selector_keeps_base()) load_gs_or_null(FLAT_USER_DS32);
+        load_gs_or_null(sel);
+        v.gs_base_user = rdmsr(MSR_GS);
+        asm volatile("swapgs" : : : "memory");
+        return 0;
+    }
     default:
         return err(XEN_EINVAL);
     }
@@ -312,7 +443,10 @@ long do_callback_op(PvVcpu& v, const HypercallArgs& a) {
         bool mask = cb.flags & CALLBACKF_mask_events;
         switch (cb.type) {
         case CALLBACKTYPE_event: v.event_callback = cb.address; return 0;
-        case CALLBACKTYPE_failsafe: v.failsafe_callback = cb.address; return 0;
+        case CALLBACKTYPE_failsafe:
+            v.failsafe_callback = cb.address;
+            v.failsafe_mask_events = mask;  // Xen's VGCF_failsafe_disables_events
+            return 0;
         case CALLBACKTYPE_syscall:
             v.syscall_callback = cb.address;
             v.syscall_mask_events = mask;
@@ -359,6 +493,7 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_console_io, do_console_io},
     {__HYPERVISOR_xen_version, do_xen_version},
     {__HYPERVISOR_sched_op, do_sched_op},
+    {__HYPERVISOR_set_timer_op, do_set_timer_op},
     {__HYPERVISOR_vm_assist, do_vm_assist},
     {__HYPERVISOR_memory_op, do_memory_op},
     {__HYPERVISOR_set_trap_table, do_set_trap_table},
@@ -401,27 +536,62 @@ void do_iret(PvVcpu& v, TrapFrame& f);
 
 namespace {
 
-// multicall: each entry's result is written back; a nested multicall is refused; an iret ends
-// the batch (XSA-213) — it rewrote the guest's frame, so nothing after it may run.
+// multicall (Xen's do_multicall): the entries run in order, each result written back to its
+// entry.  A multicall inside a multicall is refused (-EINVAL, Xen's re-entry check).  An iret
+// ends the batch (XSA-213): it replaced the guest's frame, so nothing after it may run; its
+// result (the restored RAX) is written back as best it can be and becomes the multicall's,
+// through Xen's `int rc`: truncated to 32 bits and sign-extended.  Only the start of the list is
+// checked up front; a fault reading or writing an entry ends the batch with -EFAULT, the
+// earlier results in place.  Between entries the multicall may be preempted: it continues from
+// the next entry.  A sub-call that made a continuation left it in `call` (continuation.cpp):
+// the entry goes back to the guest whole, arguments rewritten, and the multicall continues from
+// that entry, which then resumes the sub-call.
 long do_multicall(PvVcpu& v, const HypercallArgs& a) {
-    u64 list = a.a1, nr = a.a2;
-    if (nr > 4096) return err(XEN_EINVAL);  // bounded: no unbounded work in one hypercall
-    for (u64 i = 0; i < nr; ++i) {
-        multicall_entry_t e;
-        u64 at = list + i * sizeof e;
-        if (!get_guest(e, at)) return err(XEN_EFAULT);
-        if (e.op == __HYPERVISOR_iret) {
-            do_iret(v, *v.frame);
-            v.returned_via_iret = true;
-            return static_cast<long>(v.frame->rax);
+    if (v.hcall.mc_call) return err(XEN_EINVAL);
+    u64 list = a.a1;
+    auto nr = static_cast<u32>(a.a2);
+    long rc = guest_array_ok(list) ? 0 : err(XEN_EFAULT);
+    multicall_entry_t call;
+    v.hcall.mc_call = &call;
+    u32 i = 0;
+    bool preempted = false;
+    for (; rc == 0 && i < nr; ++i) {
+        if (i && hypercall_preempt_check(v)) {
+            preempted = true;
+            break;
         }
-        long r = e.op == __HYPERVISOR_multicall
-                     ? err(XEN_EINVAL)
-                     : hypercall(v, e.op, HypercallArgs{e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]});
-        e.result = static_cast<xen_ulong_t>(r);
-        if (!put_guest(at + offsetof(multicall_entry_t, result), e.result)) return err(XEN_EFAULT);
+        u64 at = list + u64{i} * sizeof call;
+        if (!get_guest(call, at)) {
+            rc = err(XEN_EFAULT);
+            break;
+        }
+        u64 result_at = at + offsetof(multicall_entry_t, result);
+        if (call.op == __HYPERVISOR_iret) {
+            do_iret(v, *v.frame);
+            call.result = v.frame->rax;
+            (void)put_guest(result_at, call.result);
+            rc = static_cast<int>(call.result);
+            break;
+        }
+        call.result = static_cast<xen_ulong_t>(
+            hypercall(v, call.op, HypercallArgs{call.args[0], call.args[1], call.args[2], call.args[3], call.args[4]}));
+        if (!put_guest(result_at, call.result)) {
+            rc = err(XEN_EFAULT);
+            break;
+        }
+        if (v.hcall.preempted) {
+            if (put_guest(at, call)) {
+                preempted = true;
+                break;
+            }
+            v.hcall.preempted = false;  // cancelled: the guest could not be told
+            rc = err(XEN_EFAULT);
+            break;
+        }
     }
-    return 0;
+    v.hcall.mc_call = nullptr;
+    if (preempted) return create_continuation(v, __HYPERVISOR_multicall, list + u64{i} * sizeof call, nr - i);
+    return rc;
 }
 
 }  // namespace
@@ -479,9 +649,12 @@ extern "C" void pv_syscall(pv::arch::TrapFrame* f) {
         return;
     }
     v->frame = f;
-    v->returned_via_iret = false;
+    v->hcall.preempted = false;
     pv::arch::pv::HypercallArgs a{f->rdi, f->rsi, f->rdx, f->r10, f->r8};
     long r = hypercall(*v, f->rax, a);
-    if (!v->returned_via_iret) f->rax = static_cast<pv::u64>(r);
-    deliver_upcall(*v, *f);
+    f->rax = static_cast<pv::u64>(r);
+    // A continuation (continuation.cpp) re-executes the SYSCALL, as Xen rewinds its trap-like
+    // entry: RAX and the argument registers already hold the call as it is to continue.
+    if (v->hcall.preempted) f->rip -= 2;
+    exit_to_guest(*f);
 }

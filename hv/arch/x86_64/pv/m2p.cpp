@@ -15,7 +15,10 @@ namespace pv::arch::pv {
 namespace {
 
 u64 g_m2p_entries = 0;
+u64 g_m2p_chunks = 0;
 u64 g_m2p_l3 = 0;
+constexpr unsigned M2P_CHUNK_ORDER = 9;
+constexpr u64 M2P_CHUNK = PAGE_SIZE << M2P_CHUNK_ORDER;
 constexpr u64 M2P_LEAF = paging::PTE_P | paging::PTE_U | paging::PTE_A | paging::PTE_NX;
 constexpr u64 M2P_TABLE = paging::PTE_P | paging::PTE_U | paging::PTE_A;
 
@@ -30,26 +33,39 @@ u64 zeroed_page() {
 
 void m2p_init(u64 max_mfn) {
     g_m2p_entries = max_mfn;
-    u64 bytes = align_up(max_mfn * sizeof(u64), PAGE_SIZE);
+    // In 2 MiB pieces of contiguous, aligned frames, as Xen builds it: XENMEM_machphys_mfn_list
+    // hands out each piece's first frame and tools map the table through them.
+    u64 bytes = align_up(max_mfn * sizeof(u64), M2P_CHUNK);
     if (bytes > MACH2PHYS_VIRT_END - MACH2PHYS_VIRT_START) panic("M2P: too much memory for the M2P area");
-    u64 pages = bytes / PAGE_SIZE;
+    g_m2p_chunks = bytes / M2P_CHUNK;
     g_m2p_l3 = zeroed_page();
     u64* l3 = paging::table_virt(g_m2p_l3);
-    // Frames one by one (the table need not be contiguous), 4 KiB leaves.
-    for (u64 i = 0; i < pages; ++i) {
-        u64 va = MACH2PHYS_VIRT_START + i * PAGE_SIZE;
-        unsigned i3 = static_cast<unsigned>((va >> 30) & 511), i2 = static_cast<unsigned>((va >> 21) & 511),
-                 i1 = static_cast<unsigned>((va >> 12) & 511);
+    for (u64 c = 0; c < g_m2p_chunks; ++c) {
+        u64 va = MACH2PHYS_VIRT_START + c * M2P_CHUNK;
+        unsigned i3 = static_cast<unsigned>((va >> 30) & 511), i2 = static_cast<unsigned>((va >> 21) & 511);
         if (!(l3[i3] & paging::PTE_P)) l3[i3] = zeroed_page() | M2P_TABLE;
         u64* l2 = paging::table_virt(l3[i3] & paging::PTE_ADDR);
-        if (!(l2[i2] & paging::PTE_P)) l2[i2] = zeroed_page() | M2P_TABLE;
-        u64* l1 = paging::table_virt(l2[i2] & paging::PTE_ADDR);
-        void* frame = mm::alloc_pages(0);
-        if (!frame) panic("M2P: out of memory");
-        mem_set(frame, 0xff, PAGE_SIZE);  // INVALID_M2P_ENTRY for every frame no guest owns
-        l1[i1] = virt_to_phys(frame) | M2P_LEAF;
+        u64 l1_pa = zeroed_page();
+        u64* l1 = paging::table_virt(l1_pa);
+        l2[i2] = l1_pa | M2P_TABLE;
+        void* chunk = mm::alloc_pages(M2P_CHUNK_ORDER);
+        if (!chunk) panic("M2P: out of memory");
+        mem_set(chunk, 0xff, M2P_CHUNK);  // INVALID_M2P_ENTRY for every frame no guest owns
+        // 4 KiB leaves (the hypervisor's tables use no large pages outside the direct map).
+        for (unsigned i1 = 0; i1 < 512; ++i1) l1[i1] = (virt_to_phys(chunk) + i1 * PAGE_SIZE) | M2P_LEAF;
     }
     pv_info("M2P: %lu entries, %lu KiB at %#lx\n", max_mfn, bytes / KiB, MACH2PHYS_VIRT_START);
+}
+
+u64 m2p_nr_chunks() { return g_m2p_chunks; }
+
+u64 m2p_chunk_mfn(u64 index) {
+    if (index >= g_m2p_chunks) return 0;
+    u64 va = MACH2PHYS_VIRT_START + index * M2P_CHUNK;
+    const u64* l3 = paging::table_virt(g_m2p_l3);
+    const u64* l2 = paging::table_virt(l3[(va >> 30) & 511] & paging::PTE_ADDR);
+    const u64* l1 = paging::table_virt(l2[(va >> 21) & 511] & paging::PTE_ADDR);
+    return (l1[0] & paging::PTE_ADDR) >> PAGE_SHIFT;
 }
 
 void m2p_set(u64 mfn, u64 pfn) {

@@ -2,6 +2,7 @@
 // arch-neutral reference and type engine (core/pv_mmu.hpp), and the x86 environment that
 // engine runs in: the frame table, the direct map, TLB flushes, the hypervisor's L4 slots.
 #include <arch/cpu.hpp>
+#include <arch/desc.hpp>
 #include <arch/layout.hpp>
 #include <arch/mm.hpp>
 #include <arch/paging.hpp>
@@ -109,16 +110,24 @@ Result<void> mmu_pin_root(PvDomain& d, u64 l4_mfn) {
     return ok();
 }
 
-long do_mmu_update(PvVcpu& v, const HypercallArgs& a) {
-    u64 reqs = a.a1, count = a.a2, pdone = a.a3;
-    if (!self_or_own(v, a.a4)) return err(XEN_ESRCH);  // foreign updates: issue 4
-    if (count > 4096) return err(XEN_EINVAL);           // no continuations yet: bound the work
+namespace {
+
+constexpr long PREEMPTED = 1;  // a round's result besides 0 and -errno: continue (Xen's -ERESTART)
+// The flag on a continued call's count (Xen's asm/mm.h; guest-visible, yet not in the public
+// headers): the top bit, so a count has 31 bits left.
+constexpr u32 MMU_UPDATE_PREEMPTED = 0x80000000u;
+
+// The requests of one mmu_update round; *i counts those done.  0, -errno, or PREEMPTED.
+long mmu_update_requests(PvVcpu& v, u64 reqs, u32 count, u32* i) {
     Owner d = owner_of(*v.domain);
     long rc = 0;
-    u64 done = 0;
-    for (; done < count; ++done) {
+    for (; *i < count; ++*i) {
+        if (*i && hypercall_preempt_check(v)) {
+            rc = PREEMPTED;
+            break;
+        }
         mmu_update_t req;
-        if (!get_guest(req, reqs + done * sizeof req)) {
+        if (!get_guest(req, reqs + u64{*i} * sizeof req)) {
             rc = err(XEN_EFAULT);
             break;
         }
@@ -147,22 +156,22 @@ long do_mmu_update(PvVcpu& v, const HypercallArgs& a) {
             break;
         }
     }
-    if (done) flush_local();
-    if (pdone && !put_guest(pdone, static_cast<u32>(done))) return err(XEN_EFAULT);
+    if (*i) flush_local();
     return rc;
 }
 
-long do_mmuext_op(PvVcpu& v, const HypercallArgs& a) {
-    u64 ops = a.a1, count = a.a2, pdone = a.a3;
-    if (!self_or_own(v, a.a4)) return err(XEN_ESRCH);
-    if (count > 4096) return err(XEN_EINVAL);
+// The operations of one mmuext_op round; *i counts those done.  0, -errno, or PREEMPTED.
+long mmuext_ops(PvVcpu& v, u64 ops, u32 count, u32* i) {
     PvDomain& dom = *v.domain;
     Owner d = owner_of(dom);
     long rc = 0;
-    u64 done = 0;
-    for (; done < count && rc == 0; ++done) {
+    for (; *i < count; ++*i) {
+        if (*i && hypercall_preempt_check(v)) {
+            rc = PREEMPTED;
+            break;
+        }
         mmuext_op_t op;
-        if (!get_guest(op, ops + done * sizeof op)) {
+        if (!get_guest(op, ops + u64{*i} * sizeof op)) {
             rc = err(XEN_EFAULT);
             break;
         }
@@ -190,6 +199,9 @@ long do_mmuext_op(PvVcpu& v, const HypercallArgs& a) {
                 r = error(old.error());
                 break;
             }
+            // A new kernel root drops the LDT's shadow mappings (Xen's new_guest_cr3), which the
+            // next descriptor load refaults through the new tables; the same root changes nothing.
+            if (!user && *old) destroy_ldt(v);
             cr3 = op.arg1.mfn << PAGE_SHIFT;
             if (user == !v.kernel_mode && cr3) write_cr3(cr3);
             g_mmu.put_baseptr(*old);
@@ -210,9 +222,16 @@ long do_mmuext_op(PvVcpu& v, const HypercallArgs& a) {
             else asm volatile("wbinvd" : : : "memory");
             break;
         case MMUEXT_SET_LDT: {
-            // Recorded; the LDT is mapped lazily on first use (with the descriptor-table work).
-            u64 base = op.arg1.linear_addr, ents = op.arg2.nr_ents;
-            if (ents > 8192 || (base & (PAGE_SIZE - 1)) || !guest_range_ok(base, ents * 8)) r = error(XEN_EINVAL);
+            // Recorded and loaded; the guest's frames are mapped lazily (ldt_fault).
+            u64 base = 0, ents = op.arg2.nr_ents;
+            r = ldt::check_set_ldt(op.arg1.linear_addr, ents, &base);
+            if (r && (v.ldt_base != base || v.ldt_ents != ents)) {
+                destroy_ldt(v);
+                v.ldt_base = base;
+                v.ldt_ents = ents;
+                PerCpu& c = smp::cpu(this_cpu_id());
+                load_ldt(c.gdt_page, c.ldt_window, static_cast<unsigned>(ents));
+            }
             break;
         }
         case MMUEXT_CLEAR_PAGE:
@@ -250,8 +269,49 @@ long do_mmuext_op(PvVcpu& v, const HypercallArgs& a) {
             break;
         }
     }
-    if (pdone && !put_guest(pdone, static_cast<u32>(done))) return err(XEN_EFAULT);
     return rc;
+}
+
+// mmu_update and mmuext_op: the lists (requests, operations) run by `run`.  Both take any count
+// (an unsigned int: the register's upper half is ignored) and continue themselves when preempted
+// (continuation.cpp): the list pointer advanced, the count reduced and flagged
+// MMU_UPDATE_PREEMPTED, which tells the next round to read the work done so far back from
+// *pdone and add its own.  As in Xen, only the start of the list is checked up front (-EFAULT,
+// nothing written); an item that faults ends the call with -EFAULT after the earlier ones took
+// effect; *pdone is written on the way out without checking the write (also after mmu_update's
+// -ESRCH, not after mmuext_op's).  A count of exactly MMU_UPDATE_PREEMPTED with no list is the
+// round that only reports a result, passed in foreigndom (Xen's old_guest_table continuation:
+// pvisor never makes one, but a guest may make the call).
+using ListRunner = long (*)(PvVcpu& v, u64 list, u32 count, u32* i);
+long mmu_list_call(PvVcpu& v, const HypercallArgs& a, unsigned op, u64 item_size, ListRunner run) {
+    u64 list = a.a1, pdone = a.a3;
+    auto count = static_cast<u32>(a.a2), foreigndom = static_cast<u32>(a.a4);
+    if (count == MMU_UPDATE_PREEMPTED && list == 0) return static_cast<i32>(foreigndom);
+    u32 done = 0;
+    if (count & MMU_UPDATE_PREEMPTED) {
+        count &= ~MMU_UPDATE_PREEMPTED;
+        if (pdone) (void)get_guest(done, pdone);
+    }
+    if (!guest_array_ok(list)) return err(XEN_EFAULT);
+    bool own = self_or_own(v, foreigndom);  // foreign domains: issue 4
+    if (!own && op == __HYPERVISOR_mmuext_op) return err(XEN_ESRCH);
+    u32 i = 0;
+    long rc = own ? run(v, list, count, &i) : err(XEN_ESRCH);
+    if (rc == PREEMPTED)
+        rc = create_continuation(v, op, list + u64{i} * item_size, (count - i) | MMU_UPDATE_PREEMPTED, pdone,
+                                 foreigndom);
+    if (pdone) (void)put_guest(pdone, done + i);
+    return rc;
+}
+
+}  // namespace
+
+long do_mmu_update(PvVcpu& v, const HypercallArgs& a) {
+    return mmu_list_call(v, a, __HYPERVISOR_mmu_update, sizeof(mmu_update_t), mmu_update_requests);
+}
+
+long do_mmuext_op(PvVcpu& v, const HypercallArgs& a) {
+    return mmu_list_call(v, a, __HYPERVISOR_mmuext_op, sizeof(mmuext_op_t), mmuext_ops);
 }
 
 long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a) {
@@ -276,6 +336,7 @@ bool mmu_new_baseptr(PvVcpu& v, u64 mfn) {
     if (mfn == 0) return false;
     auto old = g_mmu.new_baseptr(owner_of(*v.domain), v.kernel_cr3 >> PAGE_SHIFT, mfn);
     if (!old) return false;
+    if (*old) destroy_ldt(v);
     v.kernel_cr3 = mfn << PAGE_SHIFT;
     if (v.kernel_mode) write_cr3(v.kernel_cr3);
     g_mmu.put_baseptr(*old);
@@ -311,13 +372,13 @@ bool mmu_write_entry(PvDomain& d, u64 table_mfn, unsigned index, u64 val) {
 // writable mapping of them may exist, and every descriptor passed the check), mapped read-only
 // into the guest part of this CPU's GDT window (pages 0-13; desc.hpp).  The previous frames'
 // references are dropped after the switch.
-long do_set_gdt(PvVcpu& v, const HypercallArgs& a) {
-    u64 list = a.a1, entries = a.a2;
+// set_gdt's work, from a frame list already read (also VCPUOP_initialise's): the frames typed
+// seg_desc, the old ones released, and the CPU's window remapped when v runs here.
+long vcpu_set_gdt_frames(PvVcpu& v, const xen_ulong_t* list, u64 entries) {
     if (entries > 14 * 512) return err(XEN_EINVAL);
     unsigned nr = static_cast<unsigned>((entries + 511) / 512);
     u64 frames[14] = {};
-    for (unsigned i = 0; i < nr; ++i)
-        if (!get_guest(frames[i], list + i * sizeof(xen_pfn_t))) return err(XEN_EFAULT);
+    for (unsigned i = 0; i < nr; ++i) frames[i] = list[i];
     Owner d = owner_of(*v.domain);
     for (unsigned i = 0; i < nr; ++i) {
         if (auto r = g_mmu.get_page_and_type(frames[i], d, PageType::seg_desc); !r) {
@@ -325,20 +386,36 @@ long do_set_gdt(PvVcpu& v, const HypercallArgs& a) {
             return err(XEN_EINVAL);
         }
     }
-    PerCpu& c = smp::cpu(this_cpu_id());
-    for (unsigned p = 0; p < 14; ++p) {
-        u64 va = c.gdt_window + p * PAGE_SIZE;
-        paging::hv_tables().unmap_page(va);
-        // The guest's frames writable in this mapping (the CPU sets descriptors' accessed bits);
-        // the guest itself can have no writable mapping of them (type seg_desc).
-        u64 pa = p < nr ? frames[p] << PAGE_SHIFT : virt_to_phys(zero_page());
-        mm::map_hv_pages(va, pa, 1, p < nr ? paging::MAP_RW : paging::MAP_RO);
-    }
-    for (unsigned i = 0; i < v.gdt_nr_frames; ++i) g_mmu.put_page_and_type(v.gdt_frames[i]);
+    u64 old[14];
+    unsigned old_nr = v.gdt_nr_frames;
+    for (unsigned i = 0; i < 14; ++i) old[i] = v.gdt_frames[i];
     for (unsigned i = 0; i < 14; ++i) v.gdt_frames[i] = frames[i];
     v.gdt_nr_frames = nr;
     v.gdt_entries = entries;
+    if (current() == &v) map_guest_gdt(v);
+    for (unsigned i = 0; i < old_nr; ++i) g_mmu.put_page_and_type(old[i]);
     return 0;
+}
+
+long do_set_gdt(PvVcpu& v, const HypercallArgs& a) {
+    u64 list = a.a1, entries = a.a2;
+    if (entries > 14 * 512) return err(XEN_EINVAL);
+    unsigned nr = static_cast<unsigned>((entries + 511) / 512);
+    xen_ulong_t frames[14] = {};
+    for (unsigned i = 0; i < nr; ++i)
+        if (!get_guest(frames[i], list + i * sizeof(xen_pfn_t))) return err(XEN_EFAULT);
+    return vcpu_set_gdt_frames(v, frames, entries);
+}
+
+// A vCPU's root (kernel or user L4) set or, with mfn 0, dropped, for a vCPU not running here
+// (VCPUOP_initialise, domain teardown).
+bool mmu_set_root(PvVcpu& v, u64 mfn, bool user) {
+    u64& cr3 = user ? v.user_cr3 : v.kernel_cr3;
+    auto old = g_mmu.new_baseptr(owner_of(*v.domain), cr3 >> PAGE_SHIFT, mfn);
+    if (!old) return false;
+    cr3 = mfn << PAGE_SHIFT;
+    g_mmu.put_baseptr(*old);
+    return true;
 }
 
 // update_descriptor: one descriptor at machine address maddr (8-byte aligned) of the guest's
@@ -349,6 +426,68 @@ long do_update_descriptor(PvVcpu& v, const HypercallArgs& a) {
     auto r = g_mmu.update_descriptor(owner_of(*v.domain), maddr >> PAGE_SHIFT,
                                      static_cast<unsigned>((maddr & (PAGE_SIZE - 1)) >> 3), desc);
     return r ? 0 : err(r.error());
+}
+
+// ---- The lazily mapped LDT (core/pv_ldt.hpp) ----
+
+namespace {
+
+u64 ldt_page_va(unsigned page) { return smp::cpu(this_cpu_id()).ldt_window + u64{page} * PAGE_SIZE; }
+
+// Xen's pv_map_ldt_shadow_page: the guest frame behind the LDT byte at `offset`, found in the
+// kernel page tables whatever the current mode, typed seg_desc and mapped into the window.
+bool map_ldt_page(PvVcpu& v, u64 offset) {
+    if ((offset >> 3) >= v.ldt_ents) return false;  // the CPU checked the limit already
+    u64 linear = v.ldt_base + offset;
+    if (!canonical(linear) || !guest_range_ok(linear, 1)) return false;
+    unsigned index = 0;
+    auto l1 = l1_table_for(v, linear, &index);
+    if (!l1) return false;
+    u64 e = mmu_entry(*l1, index);
+    if (!(e & paging::PTE_P)) return false;
+    u64 mfn = (e & paging::PTE_ADDR) >> PAGE_SHIFT;
+    auto page = static_cast<unsigned>(offset >> PAGE_SHIFT);
+    u64 va = ldt_page_va(page);
+    paging::hv_tables().unmap_page(va);  // only a stale mapping could be there
+    if (!v.ldt_shadow.map(g_mmu, owner_of(*v.domain), page, mfn)) return false;
+    // Writable here, as in Xen: the CPU sets the descriptors' accessed bits.  The guest has no
+    // writable mapping of the frame (its type is seg_desc).
+    mm::map_hv_pages(va, mfn << PAGE_SHIFT, 1, paging::MAP_RW);
+    return true;
+}
+
+}  // namespace
+
+void destroy_ldt(PvVcpu& v) {
+    v.ldt_shadow.destroy(g_mmu, [](unsigned page) { paging::hv_tables().unmap_page(ldt_page_va(page)); });
+}
+
+// A context switch on this CPU: prev's LDT pages leave the CPU's window (prev refaults them
+// wherever it runs next) and next's LDT descriptor is loaded, its pages to be faulted in.
+void ldt_switch(PvVcpu* prev, PvVcpu& next) {
+    if (prev) destroy_ldt(*prev);
+    PerCpu& c = smp::cpu(this_cpu_id());
+    load_ldt(c.gdt_page, c.ldt_window, static_cast<unsigned>(next.ldt_ents));
+}
+
+bool ldt_fault(TrapFrame& f, u64 cr2, bool guest_mode) {
+    constexpr u64 PF_USER = 4, PF_RSVD = 8;
+    PvVcpu* v = current();
+    if (!v || (f.error_code & (PF_USER | PF_RSVD))) return false;
+    u64 window = smp::cpu(this_cpu_id()).ldt_window;
+    if (cr2 < window || cr2 - window >= ldt::WINDOW_PAGES * PAGE_SIZE) return false;
+    u64 offset = cr2 - window;
+    if (map_ldt_page(*v, offset)) return true;
+    if (!guest_mode) return false;
+    u64 linear = v->ldt_base + offset;
+    if (!canonical(linear)) {
+        // The descriptor would lie in the non-canonical hole: #GP(selector), as the CPU would
+        // raise for a descriptor-table access there (TI set: an LDT selector).
+        inject_exception(*v, f, VEC_GP, true, (offset & 0xfff8) | 4);
+    } else {
+        inject_page_fault(*v, f, f.error_code, linear);
+    }
+    return true;
 }
 
 }  // namespace pv::arch::pv

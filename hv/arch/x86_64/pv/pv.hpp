@@ -3,10 +3,18 @@
 #pragma once
 #include <arch/traps.hpp>
 
+#include <atomic>
+
+#include "core/sched_credit.hpp"
+#include "core/timer.hpp"
+#include "lib/spinlock.hpp"
+#include "core/pv_ldt.hpp"
 #include "core/xen_abi.hpp"
 #include "lib/result.hpp"
 #include "lib/types.hpp"
 
+#include <xen/event_channel.h>
+#include <xen/vcpu.h>
 #include <xen/xen.h>
 
 namespace pv::arch::pv {
@@ -21,6 +29,20 @@ inline u64& gpr(TrapFrame& f, unsigned reg) {
     return *regs[reg & 15];
 }
 
+struct PvVcpu;
+// The credit scheduler's unit of a vCPU, knowing its vCPU.
+struct VcpuUnit : sched::CreditUnit {
+    PvVcpu* vcpu = nullptr;
+};
+
+// The hypercall a vCPU is in (continuation.cpp): Xen's hcall_preempted and multicall state.
+struct HypercallState {
+    bool preempted = false;                // a continuation was made: the SYSCALL runs again
+    multicall_entry_t* mc_call = nullptr;  // in a multicall: the entry running (a sub-call's
+                                           // continuation rewrites its arguments)
+    unsigned irq_budget = 0;               // preemption checks left before the next APIC poll
+};
+
 // The CPU-side state of a 64-bit PV vCPU (Xen's struct pv_vcpu).
 struct PvVcpu {
     unsigned id = 0;
@@ -32,7 +54,7 @@ struct PvVcpu {
     u64 kernel_ss = 0, kernel_sp = 0;
     trap_info_t traps[256] = {};
     u64 event_callback = 0, failsafe_callback = 0, syscall_callback = 0, sysenter_callback = 0;
-    bool syscall_mask_events = false, sysenter_mask_events = false;
+    bool syscall_mask_events = false, sysenter_mask_events = false, failsafe_mask_events = false;
     vcpu_info_t* vcpu_info = nullptr;  // in the domain's shared_info page for now
     u64 fs_base = 0, gs_base_kernel = 0, gs_base_user = 0;
     unsigned iopl = 0;  // virtual IOPL (PHYSDEVOP_set_iopl)
@@ -40,9 +62,41 @@ struct PvVcpu {
     u64 gdt_frames[14] = {};      // set_gdt: the guest's descriptor frames (0: none)
     unsigned gdt_nr_frames = 0;
     u64 gdt_entries = 0;
+    u64 ldt_base = 0;             // MMUEXT_SET_LDT: the guest's linear base and entry count
+    u64 ldt_ents = 0;
+    ldt::Shadow ldt_shadow;       // the frames mapped so far into this CPU's LDT window
     u64 debugreg[8] = {};        // DR0-3, DR6, DR7 as the guest set them
     TrapFrame* frame = nullptr;  // the guest's registers during a hypercall (top of the stack)
-    bool returned_via_iret = false;  // set by HYPERVISOR_iret: the frame is the guest's new state
+    HypercallState hcall;
+
+    // Time, timers and blocking (vcpu_time.cpp).
+    Timer singleshot_timer;           // set_timer_op / VCPUOP_set_singleshot_timer
+    Timer periodic_timer;             // VCPUOP_set_periodic_timer (100 Hz by default, as Xen)
+    Timer poll_timer;                 // SCHEDOP_poll's timeout
+    u64 periodic_period = 0;          // ns; 0: no periodic timer
+    u64 periodic_last_event = 0;
+    std::atomic<bool> blocked{false};  // SCHEDOP_block/poll: waiting for an event
+    std::atomic<bool> polling{false};  // SCHEDOP_poll: waiting for poll_port (or any, if -1)
+    i64 poll_port = 0;
+    vcpu_runstate_info_t runstate{};  // RUNSTATE_*, as the hypervisor keeps it
+    u64 runstate_guest = 0;           // guest address of its runstate copy (0: none)
+    bool runstate_update_pending = false;  // the copy waits for guest kernel mode
+
+    // Scheduling (sched.cpp).  Runnable = up, not blocked, not paused; the credit scheduler is
+    // told each time that changes (under state_lock).
+    VcpuUnit unit;
+    Spinlock state_lock;
+    bool down = true;              // not brought up yet, or VCPUOP_down (Xen's _VPF_down)
+    bool initialised = false;      // has a context (Xen's is_initialised)
+    u32 pause_count = 0;           // domctl pauses (issue 4)
+    bool sched_awake = false;      // what the scheduler was last told
+    std::atomic<bool> is_running{false};  // on a CPU (its state in the CPU, not here)
+    unsigned processor = 0;        // the pCPU it runs or last ran on
+    // The state a context switch saves and restores besides regs (Xen's save_segments and
+    // the FPU): the guest's data segment selectors and its FPU/SSE state (FXSAVE format).
+    u16 ds = 0, es = 0, fs = 0, gs = 0;
+    u64 switches = 0;              // times switched in (sched.cpp: is the CPU's copy current?)
+    alignas(16) u8 fpu[512] = {};
 };
 
 enum class DomainState : u8 { building, running, shut_down, crashed };
@@ -58,6 +112,10 @@ struct PvDomain {
     bool privileged = false;
     DomainState state = DomainState::building;
     u8 shutdown_reason = 0;
+    // SCHEDOP_shutdown_code: the reason to report, set once before the shutdown itself
+    // (Xen's shutdown_code; NO_SHUTDOWN_CODE until set).
+    static constexpr u8 NO_SHUTDOWN_CODE = 0xff;
+    u8 shutdown_code = NO_SHUTDOWN_CODE;
     u64 nr_pages = 0;
     u64 max_pages = 0;
     u64* p2m = nullptr;  // the hypervisor's own record: pfn -> mfn (the guest keeps its own copy)
@@ -65,7 +123,10 @@ struct PvDomain {
     u64 shared_info_mfn = 0;
     unsigned long vm_assist = 0;
     EventChannels* evtchn = nullptr;  // core/evtchn.hpp
-    PvVcpu vcpu0;
+    static constexpr unsigned MAX_VCPUS = 128;  // Xen's HVM_MAX_VCPUS bound, as for PV (the VIRQ table's rows)
+    unsigned max_vcpus = 0;
+    PvVcpu* vcpu[MAX_VCPUS] = {};  // vcpu[0 .. max_vcpus) exist
+    sched::CreditDomain sdom;
 };
 
 // Builds domain 0 from the kernel (and optional initrd) boot modules, as Xen's dom0 builder
@@ -77,6 +138,7 @@ struct Dom0Input {
     usize initrd_len;
     const char* cmdline;
     u64 mem_bytes;  // dom0_mem, resolved
+    unsigned nr_vcpus;  // dom0_max_vcpus, resolved (vCPU 0 up, the others down)
 };
 PvDomain* build_dom0(const Dom0Input& in);
 
@@ -87,6 +149,9 @@ PvDomain* build_dom0(const Dom0Input& in);
 void m2p_init(u64 max_mfn);
 void m2p_set(u64 mfn, u64 pfn);
 u64 m2p_l3_table();  // physical address of the L3 shared by every guest's slot 256
+// The M2P is built of 2 MiB pieces of contiguous frames: how many, and piece i's first frame.
+u64 m2p_nr_chunks();
+u64 m2p_chunk_mfn(u64 index);
 
 void install_syscall_stub(unsigned cpu, u64 stack_block);
 
@@ -99,6 +164,17 @@ void fill_hypervisor_l4_slots(u64* l4);
 struct HypercallArgs {
     u64 a1, a2, a3, a4, a5;
 };
+// Hypercall continuations (continuation.cpp; Xen's hypercall_create_continuation).  A long
+// hypercall polls hypercall_preempt_check between items (never before the first, so each round
+// makes progress) and, when it says yes, rewrites its own arguments with create_continuation
+// and returns what that returns: the guest re-executes the call, with the new arguments, once
+// the pending interrupt or event has been dealt with.
+bool hypercall_preempt_check(PvVcpu& v);
+long create_continuation_array(PvVcpu& v, unsigned op, const u64* args, unsigned nr_args);
+template <typename... Args> long create_continuation(PvVcpu& v, unsigned op, Args... args) {
+    const u64 values[] = {static_cast<u64>(args)...};
+    return create_continuation_array(v, op, values, sizeof...(Args));
+}
 long do_mmu_update(PvVcpu& v, const HypercallArgs& a);
 long do_mmuext_op(PvVcpu& v, const HypercallArgs& a);
 long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
@@ -123,6 +199,16 @@ bool mmu_write_entry(PvDomain& d, u64 table_mfn, unsigned index, u64 val);
 // true when done and the guest may resume after the instruction.
 bool emulate_pt_write(PvVcpu& v, TrapFrame& f, u64 cr2);
 long do_update_descriptor(PvVcpu& v, const HypercallArgs& a);
+// A #PF at cr2 in this CPU's LDT window for the running vCPU (an implicit descriptor access, not
+// a user access): maps the guest's LDT page there (Xen's handle_ldt_mapping_fault).  From guest
+// mode it always returns true: mapped (retry), or the fault went to the guest as #PF at the LDT
+// linear address or #GP(selector) if that is not canonical.  From hypervisor mode it returns
+// false when the page cannot be mapped (the caller's fixup or fatal path decides).
+bool ldt_fault(TrapFrame& f, u64 cr2, bool guest_mode);
+// Drops the LDT window's mappings and frame references (Xen's pv_destroy_ldt).
+void destroy_ldt(PvVcpu& v);
+// Maps v's GDT frames into this CPU's GDT window (the rest: the zero page).
+void map_guest_gdt(PvVcpu& v);
 
 // Called from trap_dispatch for an exception or interrupt that arrived from guest mode.
 void guest_trap(TrapFrame& f);
@@ -130,6 +216,8 @@ void guest_trap(TrapFrame& f);
 // the guest kernel stack (xen-pv-abi.md §2.4).  Crashes the domain when there is no handler or
 // the frame cannot be written.
 void inject_exception(PvVcpu& v, TrapFrame& f, unsigned vector, bool has_error_code, u64 error_code);
+// #PF for the guest with the given error code (its U bit set from the virtual mode) and CR2.
+void inject_page_fault(PvVcpu& v, TrapFrame& f, u64 error_code, u64 cr2);
 // Switches the vCPU between guest kernel and user mode: page tables and GS bases (Xen's
 // toggle_guest_mode).
 void toggle_guest_mode(PvVcpu& v);
@@ -140,6 +228,59 @@ bool bounce(PvVcpu& v, TrapFrame& f, u64 handler, bool has_error_code, u64 error
 bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud);
 // The domain running on this CPU (one vCPU per CPU for now).
 PvVcpu* current();
+
+// vCPU time, timers and blocking (vcpu_time.cpp).  System time is nanoseconds since boot
+// (Xen's NOW()).
+void vcpu_time_init(PvVcpu& v);       // at creation: timers, 100 Hz periodic, runstate offline
+void publish_time(PvVcpu& v);         // vcpu_info.time from the TSC's current scale
+void publish_wallclock(PvDomain& d);  // shared_info's wallclock (wc_*)
+long vcpu_set_timer_op(PvVcpu& v, i64 timeout);
+long vcpu_set_periodic(PvVcpu& v, u64 period_ns);  // 0: stop
+void vcpu_set_singleshot(PvVcpu& v, u64 when_ns);
+void vcpu_stop_singleshot(PvVcpu& v);
+// SCHEDOP_block: events enabled, then wait until one needs delivery.
+void vcpu_block(PvVcpu& v);
+// SCHEDOP_poll (the sched_poll_t read from the guest): 0 or -errno.
+long vcpu_poll(PvVcpu& v, u64 ports, u32 nr_ports, u64 timeout);
+// A vCPU's evtchn_upcall_pending went 0 -> 1 (Xen's vcpu_kick), or port became pending.
+void vcpu_kick(PvVcpu& v);
+void vcpu_wake_pollers(PvDomain& d, evtchn_port_t port);
+// The runstate as VCPUOP_get_runstate_info reports it; a new guest runstate area.
+vcpu_runstate_info_t vcpu_runstate_get(const PvVcpu& v);
+long vcpu_register_runstate_area(PvVcpu& v, u64 guest_va);
+// On entry to guest kernel mode: a runstate copy deferred while the guest was in user mode.
+void vcpu_runstate_catch_up(PvVcpu& v);
+// Event channels (events.cpp): raise a VIRQ at a vCPU of the domain; is port pending (1), not
+// (0), or not a valid port (-EINVAL)?
+void send_virq(PvVcpu& v, u32 virq);
+long evtchn_port_poll(PvDomain& d, evtchn_port_t port);
+
+// vCPUs and scheduling (vcpu.cpp, sched.cpp).
+// Creates vCPU id of d (down, no context); false when out of memory.
+bool vcpu_create(PvDomain& d, unsigned id);
+// Makes the scheduler see v's runnability: after v went up/down, was (un)blocked or (un)paused.
+void vcpu_wake(PvVcpu& v);
+void vcpu_sleep(PvVcpu& v);
+bool vcpu_runnable(const PvVcpu& v);
+// The scheduler: init once with the CPUs it may use; each CPU then enters its idle loop, which
+// runs whatever the scheduler chooses.
+void sched_init(unsigned nr_cpus);
+void sched_add_domain(PvDomain& d);
+[[noreturn]] void sched_enter_cpu();
+bool sched_ready();
+// Asks this CPU to reschedule on its way back to the guest (Xen's SCHEDULE_SOFTIRQ).
+void raise_schedule();
+// The way back to a guest from any entry (hypercall, exception, interrupt): reschedule if asked,
+// then deliver a pending upcall.  f is the frame at the top of this CPU's stack.
+void exit_to_guest(TrapFrame& f);
+// SCHEDOP_yield.
+void vcpu_yield(PvVcpu& v);
+// Makes another CPU notice an upcall for the vCPU it runs (an IPI), or wakes v if blocked.
+void vcpu_notify(PvVcpu& v);
+// VCPUOP_initialise with a vcpu_guest_context from the guest, VCPUOP_up, VCPUOP_down.
+long vcpu_initialise(PvVcpu& target, const vcpu_guest_context_t& ctx);
+long vcpu_up(PvVcpu& target);
+long vcpu_down(PvVcpu& caller, PvVcpu& target);
 
 // Ends a domain; for domain 0 this ends the machine (power off, reboot, or halt).
 [[noreturn]] void domain_shutdown(PvDomain& d, unsigned reason);

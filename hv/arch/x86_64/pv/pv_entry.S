@@ -13,6 +13,7 @@
 #include <arch/frame.h>
 
 #define SYSCALL_VECTOR 0x100
+#define SYSENTER_VECTOR 0x101
 
         .section .text, "ax"
         .code64
@@ -31,6 +32,30 @@ pv_syscall_entry:
         xor     %ebp, %ebp                      /* end of the backtrace */
         mov     %rsp, %rdi
         call    pv_syscall
+        jmp     return_from_trap
+
+/*
+ * SYSENTER from a guest (MSR_SYSENTER_ESP is this CPU's stack top, the frame's end).  The CPU
+ * saves neither RIP nor RSP, so the frame says 0 for both, with SS FLAT_USER_SS and the null
+ * ring-3 CS, as Xen's sysenter_entry; pv_sysenter always replaces CS before the return.  A guest
+ * TF survives SYSENTER: the #DB after each instruction up to pv_sysenter_flags_saved is
+ * swallowed there, and TF is cleared once the guest's RFLAGS are saved (traps.cpp).
+ */
+        .globl pv_sysenter_entry, pv_sysenter_flags_saved
+pv_sysenter_entry:
+        pushq   $0xe02b                         /* SS: FLAT_USER_SS */
+        pushq   $0                              /* RSP: unknown */
+        pushfq                                  /* RFLAGS (IF, VM, RF cleared by SYSENTER) */
+pv_sysenter_flags_saved:
+        pushq   $3                              /* CS: null selector, RPL 3 */
+        pushq   $0                              /* RIP: unknown */
+        pushq   $0                              /* error code */
+        pushq   $SYSENTER_VECTOR
+        SAVE_GPRS
+        cld
+        xor     %ebp, %ebp
+        mov     %rsp, %rdi
+        call    pv_sysenter
         jmp     return_from_trap
 
 /* void pv_enter_guest(const TrapFrame* frame): start a vCPU; frame is copied to the stack top. */

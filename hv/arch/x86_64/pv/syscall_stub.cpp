@@ -1,4 +1,4 @@
-// The per-CPU SYSCALL entry stub.  SYSCALL does not switch stacks, and pvisor does not keep
+// The per-CPU SYSCALL entry stub (and the SYSENTER MSRs, which need no stub).  SYSCALL does not switch stacks, and pvisor does not keep
 // per-CPU data behind GS (the guest owns GS), so each CPU's LSTAR points at a few instructions
 // of its own that embed that CPU's stack address, as Xen's write_stub_trampoline does:
 //
@@ -23,11 +23,13 @@
 #include "core/panic.hpp"
 #include "lib/string.hpp"
 
-extern "C" char pv_syscall_entry[];
+extern "C" char pv_syscall_entry[], pv_sysenter_entry[];
 
 namespace pv::arch::pv {
 namespace {
 
+constexpr u32 MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
+constexpr u32 CPUID1_EDX_SEP = 1u << 11;
 constexpr u32 MSR_STAR = 0xc0000081, MSR_LSTAR = 0xc0000082, MSR_CSTAR = 0xc0000083, MSR_SFMASK = 0xc0000084;
 constexpr u64 RFLAGS_TF = 1u << 8, RFLAGS_IF = 1u << 9, RFLAGS_DF = 1u << 10, RFLAGS_NT = 1u << 14,
               RFLAGS_AC = 1u << 18, RFLAGS_IOPL = 3u << 12;
@@ -75,6 +77,14 @@ void install_syscall_stub(unsigned cpu, u64 stack_block) {
     wrmsr(MSR_LSTAR, va);
     wrmsr(MSR_CSTAR, va);  // 32-bit SYSCALL (compat guests are not supported): same stub
     wrmsr(MSR_SFMASK, RFLAGS_TF | RFLAGS_IF | RFLAGS_DF | RFLAGS_NT | RFLAGS_AC | RFLAGS_IOPL);
+
+    // SYSENTER (valid in 64-bit mode on Intel CPUs; AMD ones raise #UD there): straight onto
+    // this CPU's stack top, where the frame goes (pv_entry.S); CS 0xe008, SS 0xe010.
+    if (cpuid(1).edx & CPUID1_EDX_SEP) {
+        wrmsr(MSR_SYSENTER_CS, SEL_HV_CS);
+        wrmsr(MSR_SYSENTER_ESP, stack_block + STACK_MAIN_TOP);
+        wrmsr(MSR_SYSENTER_EIP, reinterpret_cast<u64>(pv_sysenter_entry));
+    }
 }
 
 }  // namespace pv::arch::pv

@@ -64,22 +64,37 @@ void toggle_guest_mode(PvVcpu& v) {
     v.kernel_mode = !v.kernel_mode;
     asm volatile("swapgs" : : : "memory");  // GS_BASE <-> the other mode's base
     write_cr3(v.kernel_mode ? v.kernel_cr3 : v.user_cr3);
+    if (v.kernel_mode) vcpu_runstate_catch_up(v);
 }
 
-void inject_exception(PvVcpu& v, TrapFrame& f, unsigned vector, bool has_error_code, u64 error_code) {
+namespace {
+
+void deliver(PvVcpu& v, TrapFrame& f, unsigned vector, bool has_error_code, u64 error_code, u64 cr2) {
     const trap_info_t& t = v.traps[vector & 255];
     if (!t.address) {
         char why[120];
         if (vector == VEC_PF)
             format(why, sizeof why, "exception 14 (page fault at %#lx, error code %#lx) with no handler in the trap table",
-                   read_cr2(), error_code);
+                   cr2, error_code);
         else
             format(why, sizeof why, "exception %u with no handler in the trap table", vector);
         domain_crash(*v.domain, f, why);
     }
-    if (vector == 14 && v.vcpu_info) v.vcpu_info->arch.cr2 = read_cr2();
+    if (vector == VEC_PF && v.vcpu_info) v.vcpu_info->arch.cr2 = cr2;
     if (!bounce(v, f, t.address, has_error_code, error_code, t.flags & TI_MASK_EVENTS))
         domain_crash(*v.domain, f, "fault writing the exception frame to the guest stack");
+}
+
+}  // namespace
+
+void inject_exception(PvVcpu& v, TrapFrame& f, unsigned vector, bool has_error_code, u64 error_code) {
+    deliver(v, f, vector, has_error_code, error_code, vector == VEC_PF ? read_cr2() : 0);
+}
+
+void inject_page_fault(PvVcpu& v, TrapFrame& f, u64 error_code, u64 cr2) {
+    // The hardware saw ring 3; the guest's error code says which virtual mode it was in.
+    u64 ec = v.kernel_mode ? error_code & ~u64{4} : error_code | 4;
+    deliver(v, f, VEC_PF, true, ec, cr2);
 }
 
 void guest_trap(TrapFrame& f) {
@@ -102,10 +117,10 @@ void guest_trap(TrapFrame& f) {
         return;
     }
     case VEC_PF: {
-        if (emulate_pt_write(*v, f, read_cr2())) return;
-        // The hardware saw ring 3; the guest's error code says which virtual mode it was in.
-        u64 ec = v->kernel_mode ? f.error_code & ~u64{4} : f.error_code | 4;
-        inject_exception(*v, f, VEC_PF, true, ec);
+        u64 cr2 = read_cr2();
+        if (ldt_fault(f, cr2, true)) return;
+        if (emulate_pt_write(*v, f, cr2)) return;
+        inject_page_fault(*v, f, f.error_code, cr2);
         return;
     }
     case VEC_GP:
@@ -152,3 +167,16 @@ void guest_trap(TrapFrame& f) {
 }
 
 }  // namespace pv::arch::pv
+
+// SYSENTER from the guest (pv_entry.S built the frame with RIP 0, CS 3, RSP 0): the sysenter
+// callback, as a bounce with no error code (events masked if registered with
+// CALLBACKF_mask_events); without one, #GP(0) through the trap table, reporting that same null
+// RIP (Xen's sysenter_entry).  From guest kernel mode the bounce lands at the null RSP, as on Xen.
+extern "C" void pv_sysenter(pv::arch::TrapFrame* f) {
+    using namespace pv::arch::pv;
+    PvVcpu* v = current();
+    if (!v->sysenter_callback) inject_exception(*v, *f, pv::arch::VEC_GP, true, 0);
+    else if (!bounce(*v, *f, v->sysenter_callback, false, 0, v->sysenter_mask_events))
+        domain_crash(*v->domain, *f, "fault writing the sysenter frame to the guest stack");
+    exit_to_guest(*f);
+}

@@ -11,6 +11,9 @@ void init_cpu();
 bool x2apic_mode();
 u32 id();
 void eoi();
+// Whether an interrupt waits in this CPU's IRR (requested, not yet taken: interrupts are off).
+// A few register reads: hypercall loops poll it to know when to give the CPU back.
+bool interrupt_pending();
 
 void send_ipi(u32 apic_id, u8 vector);
 void send_ipi_all_but_self(u8 vector);

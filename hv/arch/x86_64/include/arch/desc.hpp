@@ -19,6 +19,10 @@ inline constexpr u16 SEL_TSS = 0xe040;
 inline constexpr u16 SEL_LDT = 0xe050;
 static_assert(FLAT_RING3_CS32 == 0xe023 && FLAT_RING3_DS32 == 0xe02b && FLAT_RING3_CS64 == 0xe033);
 inline constexpr unsigned GDT_PAGES = 16;  // guest pages 0-13, hypervisor page 14, one spare
+// Each CPU's descriptor window (as Xen's per-vCPU GDT/LDT area): the 16 GDT pages, then 16 pages
+// for the LDT of the vCPU running there, mapped lazily on LDT faults (core/pv_ldt.hpp).
+inline constexpr unsigned LDT_PAGES = 16;
+inline constexpr unsigned GDT_LDT_PAGES = GDT_PAGES + LDT_PAGES;
 
 struct __attribute__((packed)) Tss {
     u32 reserved0;
@@ -39,5 +43,8 @@ void idt_init_early();
 // the final IDT.  `gdt_page` is the CPU's GDT page, `gdt_base` where the 16-page GDT window
 // that contains it at page 14 is mapped (so Xen's selectors resolve).
 void load_cpu_tables(u64* gdt_page, u64 gdt_base, Tss* tss, u64 stack_block);
+// Points LDTR at `ents` descriptors at `base` (the CPU's LDT window) through the LDT descriptor
+// at SEL_LDT in gdt_page; with ents == 0 loads the null LDT.
+void load_ldt(u64* gdt_page, u64 base, unsigned ents);
 
 }  // namespace pv::arch

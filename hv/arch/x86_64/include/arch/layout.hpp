@@ -5,7 +5,7 @@
 //
 //   0xffff800000000000  read-only machine-to-phys table (M2P), for guests       (slot 256)
 //   0xffff82c000000000  per-CPU stack blocks, each with a guard page             (slot 261)
-//   0xffff82c480000000  per-CPU GDT windows, 16 pages each (Xen's GDT layout)     (slot 261)
+//   0xffff82c480000000  per-CPU GDT+LDT windows, 16+16 pages (Xen's GDT layout)   (slot 261)
 //   0xffff82d000000000  fixmap: device MMIO (local APIC, I/O APIC, HPET)         (slot 261)
 //   0xffff82d020000000  per-CPU SYSCALL entry stubs, one page each, R+X           (slot 261)
 //   0xffff82d040000000  the hypervisor image: VA = IMAGE_VIRT_BASE + physical    (slot 261)

@@ -14,6 +14,7 @@ struct PerCpu {
     u64 stack_block;  // virtual base of the 32 KiB stack block
     u64* gdt_page;    // this CPU's hypervisor GDT page (page 14 of its window)
     u64 gdt_window;   // virtual base of the 16-page GDT window
+    u64 ldt_window;   // virtual base of the 16-page LDT window that follows it
     Tss tss;
     volatile bool online;
     volatile u64 ipi_calls;  // call-function IPIs this CPU has handled

@@ -2,6 +2,10 @@
 #pragma once
 #include "lib/types.hpp"
 
+namespace pv {
+class Timer;
+}
+
 namespace pv::arch::time {
 
 // Measures the TSC frequency against PIT channel 2; returns false when the PIT gives nonsense.
@@ -12,6 +16,9 @@ u64 ns_to_tsc(u64 ns);
 // Nanoseconds since the hypervisor's entry point (boot.S takes the first TSC reading).
 u64 since_boot_ns();
 void udelay(u64 us);
+// The time of day (seconds since the Unix epoch) at system time 0, from the CMOS RTC (read on
+// first use); 0 when the RTC holds nonsense.
+u64 wallclock_at_boot_s();
 // Sleeps with the CPU halted until the local APIC timer fires after `ns` (needs the timer set
 // up on this CPU).  Unlike udelay, it lets a hyperthread sibling or, under emulation, the other
 // virtual CPUs run.
@@ -25,7 +32,13 @@ template <typename F> bool wait_for(F cond, u64 timeout_ns, u64 step_ns = 20'000
     }
     return true;
 }
-// The timer interrupt's bookkeeping (called from the timer vector).
+// Software timers (core/timer.hpp) on the local APIC timer.  timer_set arms t on this CPU to
+// fire at system time when_ns (since_boot_ns; a past deadline fires at once), moving it from
+// another CPU's queue if needed; timer_stop disarms it wherever it is.  A timer's function runs
+// in the timer interrupt, with interrupts off; it may set or stop timers.
+void timer_set(Timer& t, u64 when_ns);
+void timer_stop(Timer& t);
+// The timer vector's handler: runs the timers that are due and programs the next deadline.
 void timer_interrupt();
 
 }  // namespace pv::arch::time
