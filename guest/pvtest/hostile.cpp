@@ -62,6 +62,9 @@ void check_mmu_refusals() {
     CHECK_EQ("mmu_update.l4_xen_slot_271", mmu_update1(l4_maddr + 271 * 8, 0), -XEN_EINVAL);
     // Bits 0-2 of ptr are the command: 0-3 are defined.
     CHECK_EQ("mmu_update.bad_cmd", mmu_update1(maddr_of(hostile_page) | 7, 0), -XEN_ENOSYS);
+    // The command is the low three bits: bit 2 makes any command unknown, even on a table entry.
+    CHECK_EQ("mmu_update.bad_cmd_bit2", mmu_update1(maddr_of(hostile_page) | 4, 0), -XEN_ENOSYS);
+    CHECK_EQ("mmu_update.bad_cmd_l4_bit2", mmu_update1(l4_maddr | 5, 0), -XEN_ENOSYS);
 
     // On a frame that is not a page table, a "page-table update" is a plain store.
     hostile_page[8] = 0;

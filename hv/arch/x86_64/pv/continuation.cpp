@@ -40,6 +40,7 @@ bool hypercall_preempt_check(PvVcpu& v) {
             !__atomic_load_n(&vi->evtchn_upcall_mask, __ATOMIC_RELAXED))
             return true;
     }
+    if (resched_pending()) return true;  // another vCPU is due on this CPU
     if (v.hcall.irq_budget) {
         --v.hcall.irq_budget;
         return false;

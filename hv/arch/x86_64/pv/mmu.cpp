@@ -131,13 +131,11 @@ long mmu_update_requests(PvVcpu& v, u64 reqs, u32 count, u32* i) {
             rc = err(XEN_EFAULT);
             break;
         }
-        unsigned cmd = req.ptr & 3;
+        // The command is the low three bits (an entry's alignment), as Xen decodes it: 3-7 are
+        // unknown commands, -ENOSYS.
+        unsigned cmd = req.ptr & 7;
         u64 mfn = req.ptr >> PAGE_SHIFT;
         if (cmd == MMU_NORMAL_PT_UPDATE || cmd == MMU_PT_UPDATE_PRESERVE_AD) {
-            if (req.ptr & 4) {
-                rc = err(XEN_EINVAL);
-                break;
-            }
             auto index = static_cast<unsigned>((req.ptr & (PAGE_SIZE - 1)) >> 3);
             if (auto r = g_mmu.update_entry(d, mfn, index, req.val, cmd == MMU_PT_UPDATE_PRESERVE_AD); !r) {
                 log_refusal(*v.domain, "mmu_update of entry", req.val, r.error());

@@ -270,6 +270,7 @@ void sched_add_domain(PvDomain& d);
 bool sched_ready();
 // Asks this CPU to reschedule on its way back to the guest (Xen's SCHEDULE_SOFTIRQ).
 void raise_schedule();
+bool resched_pending();
 // The way back to a guest from any entry (hypercall, exception, interrupt): reschedule if asked,
 // then deliver a pending upcall.  f is the frame at the top of this CPU's stack.
 void exit_to_guest(TrapFrame& f);

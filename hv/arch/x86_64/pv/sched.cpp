@@ -321,6 +321,8 @@ void sched_add_vcpu(PvVcpu& v) {
 
 bool sched_ready() { return g_sched_ready; }
 
+bool resched_pending() { return g_cpu[this_cpu_id()].need_resched.load(std::memory_order_relaxed); }
+
 void raise_schedule() { g_cpu[this_cpu_id()].need_resched.store(true, std::memory_order_release); }
 
 void exit_to_guest(TrapFrame& f) {
