@@ -413,6 +413,18 @@ u64 check_memory_op(const start_info_t* si) {
     check_machphys_mfn_list(max_ram_page > 0 ? static_cast<u64>(max_ram_page) : 0);
 
     domid_t self = DOMID_SELF;
+    // A PV domain 0 has no pseudo-physical memory map unless a toolstack set one: Xen answers
+    // -ENOSYS and the kernel makes its own from nr_pages.
+    struct {
+        u64 addr, size;
+        u32 type;
+    } __attribute__((packed)) e820[8] = {};
+    xen_memory_map_t map{};
+    map.nr_entries = 8;
+    set_xen_guest_handle(map.buffer, e820);
+    long mm_rc = hc::memory_op(XENMEM_memory_map, &map);
+    info("memory_map: rc %ld, %u entries", mm_rc, map.nr_entries);
+    CHECK_EQ("memory_op.memory_map_dom0", mm_rc, -XEN_ENOSYS);
     CHECK_EQ("memory_op.current_reservation", hc::memory_op(XENMEM_current_reservation, &self),
              static_cast<i64>(si->nr_pages));
     CHECK_EQ("memory_op.bad_cmd", hc::memory_op(999, nullptr), -XEN_ENOSYS);

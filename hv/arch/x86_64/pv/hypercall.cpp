@@ -175,21 +175,11 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
         if (id != DOMID_SELF && id != v.domain->id) return err(XEN_ESRCH);
         return static_cast<long>(a.a1 == XENMEM_current_reservation ? v.domain->nr_pages : v.domain->max_pages);
     }
-    case XENMEM_memory_map: {
-        // The domain's pseudo-physical map: all its pages, from pfn 0, are RAM.
-        xen_memory_map_t map;
-        if (!get_guest(map, a.a2)) return err(XEN_EFAULT);
-        if (map.nr_entries < 1) return err(XEN_EINVAL);
-        struct {
-            u64 addr, size;
-            u32 type;
-        } __attribute__((packed)) e820 = {0, v.domain->nr_pages << PAGE_SHIFT, 1};
-        u64 buf;
-        mem_copy(&buf, &map.buffer, sizeof buf);
-        if (!copy_to_guest(buf, &e820, sizeof e820)) return err(XEN_EFAULT);
-        map.nr_entries = 1;
-        return put_guest(a.a2, map) ? 0 : err(XEN_EFAULT);
-    }
+    case XENMEM_memory_map:
+        // A PV domain has a pseudo-physical map only when a toolstack gave it one
+        // (XENMEM_set_memory_map, with the domains of issue 4); without, Xen answers -ENOSYS
+        // ("backwards compatibility") and the kernel derives its map from nr_pages.
+        return err(XEN_ENOSYS);
     case XENMEM_machphys_mfn_list: {
         // The first frame of each 2 MiB piece of the M2P, in order (x86_64/mm.c's
         // subarch_memory_op): tools map the table through them.
