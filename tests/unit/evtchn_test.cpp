@@ -1152,3 +1152,15 @@ TEST_F(Evtchn, ConcurrentCloseOfBothEnds) {
 }
 
 }  // namespace
+
+// SCHEDOP_poll's look at a port: 1 pending, 0 not, -EINVAL beyond the valid ports.
+TEST_F(Evtchn, PortPollReportsPendingAndRefusesInvalidPorts) {
+    evtchn_port_t t = *ops.bind_virq(ch(A), VIRQ_TIMER, 0);
+    EXPECT_EQ(ops.port_poll(ch(A), t), 0);
+    EXPECT_TRUE(ops.raise_virq(ch(A), VIRQ_TIMER, 0));
+    EXPECT_EQ(ops.port_poll(ch(A), t), 1);
+    EXPECT_EQ(ops.port_poll(ch(A), 0), 0);  // port 0 is valid, never pending
+    EXPECT_EQ(ops.port_poll(ch(A), pv::evtchn::PORTS_PER_BUCKET), -static_cast<long>(XEN_EINVAL));
+    EXPECT_EQ(ops.port_poll(ch(A), 4095), -static_cast<long>(XEN_EINVAL));
+    EXPECT_EQ(audit(env), "");
+}
