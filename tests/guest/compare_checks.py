@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The differential test: pvtest's per-check results on pvisor must equal those on Xen 4.17.
 
-Usage: compare_checks.py XEN.checks PVISOR.checks --xfail FILE
+Usage: compare_checks.py XEN.checks PVISOR.checks --xfail FILE [--prefix WORD]
 
-Both files hold `pvtest: check <name>: PASS|FAIL (...)` lines (guesttest.py --checks-out).  A
+Both files hold `pvtest: check <name>: PASS|FAIL (...)` lines (another kernel's first word with
+--prefix) (guesttest.py --checks-out).  A
 check's outcome (PASS or FAIL, not the detail text) must be the same on both, and every check
 must exist on both.  FILE lists the checks pvisor does not pass yet, one name per line, each
 with a comment saying what is missing: for those, a difference is expected — and a listed check
@@ -12,13 +13,11 @@ import argparse
 import re
 import sys
 
-CHECK = re.compile(r"^pvtest: check (\S+): (PASS|FAIL)")
-
-
-def outcomes(path):
+def outcomes(path, prefix):
+    check = re.compile(rf"^{re.escape(prefix)}: check (\S+): (PASS|FAIL)")
     out = {}
     for line in open(path, encoding="utf-8", errors="replace"):
-        m = CHECK.match(line)
+        m = check.match(line)
         if m:
             out[m.group(1)] = m.group(2)
     return out
@@ -29,8 +28,9 @@ def main():
     ap.add_argument("xen")
     ap.add_argument("pvisor")
     ap.add_argument("--xfail", required=True)
+    ap.add_argument("--prefix", default="pvtest", help="the first word of the check lines")
     a = ap.parse_args()
-    xen, pvisor = outcomes(a.xen), outcomes(a.pvisor)
+    xen, pvisor = outcomes(a.xen, a.prefix), outcomes(a.pvisor, a.prefix)
     xfail = set()
     for line in open(a.xfail, encoding="utf-8"):
         name = line.split("#", 1)[0].strip()
@@ -54,9 +54,9 @@ def main():
     agree = sum(1 for n in xen if xen[n] == pvisor.get(n))
     if problems:
         print("\n".join(problems))
-        print(f"FAIL: pvtest differs between Xen and pvisor ({len(problems)} problems; {agree} of {len(xen)} checks agree)")
+        print(f"FAIL: {a.prefix} differs between Xen and pvisor ({len(problems)} problems; {agree} of {len(xen)} checks agree)")
         return 1
-    print(f"PASS: pvtest: {agree} of {len(xen)} checks agree with Xen 4.17; {len(xfail)} known gaps listed in {a.xfail}")
+    print(f"PASS: {a.prefix}: {agree} of {len(xen)} checks agree with Xen 4.17; {len(xfail)} known gaps listed in {a.xfail}")
     return 0
 
 

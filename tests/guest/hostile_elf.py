@@ -8,12 +8,29 @@ KIND:
   hv-range         VIRT_BASE moved so the kernel lands in the hypervisor's range
   overlap          the second PT_LOAD moved onto the first
   huge-memsz       a PT_LOAD whose memory size runs far past any memory
+  p2m-overlap      the INIT_P2M note (p2mtest.elf) moved to the bootstrap region's end (4 MiB
+                   above VIRT_BASE), which Xen's inclusive overlap test refuses
 """
 import struct
 import sys
 
 PT_LOAD, PT_NOTE = 1, 4
 XEN_ELFNOTE_VIRT_BASE = 3
+XEN_ELFNOTE_INIT_P2M = 15
+
+
+def set_note(data, ph, ntype, value):
+    """Sets every 8-byte Xen note of type ntype in the PT_NOTE segments to value."""
+    for _, typ, _, off, _, _, filesz, _, _ in ph:
+        if typ != PT_NOTE:
+            continue
+        pos = off
+        while pos < off + filesz:
+            namesz, descsz, t = struct.unpack_from("<III", data, pos)
+            desc = pos + 12 + ((namesz + 3) & ~3)
+            if t == ntype and descsz == 8:
+                struct.pack_into("<Q", data, desc, value)
+            pos = desc + ((descsz + 3) & ~3)
 
 
 def phdrs(data):
@@ -29,16 +46,9 @@ def main(kind, src, dst):
     if kind == "truncated":
         data = data[: struct.unpack_from("<Q", data, 0x20)[0] + 20]
     elif kind == "hv-range":
-        for at, typ, _, off, _, _, filesz, _, _ in ph:
-            if typ != PT_NOTE:
-                continue
-            pos = off
-            while pos < off + filesz:
-                namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-                desc = pos + 12 + ((namesz + 3) & ~3)
-                if ntype == XEN_ELFNOTE_VIRT_BASE and descsz == 8:
-                    struct.pack_into("<Q", data, desc, 0xffff800000000000)
-                pos = desc + ((descsz + 3) & ~3)
+        set_note(data, ph, XEN_ELFNOTE_VIRT_BASE, 0xffff800000000000)
+    elif kind == "p2m-overlap":
+        set_note(data, ph, XEN_ELFNOTE_INIT_P2M, 0xffffffff80000000 + (4 << 20))
     elif kind == "overlap":
         first, second = loads[0], loads[1]
         # p_vaddr and p_paddr of the second segment := the first's.

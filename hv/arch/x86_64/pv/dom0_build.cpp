@@ -6,16 +6,20 @@
 //   [kernel][initrd][p2m list][start_info][page tables][boot stack] ... padding to 4 MiB
 //
 // with the page tables in dom0's order [L4][L1][L2][L3][L1]..., all of them mapped read-only in
-// the region, and the registers of xen-pv-abi.md §1.5.
+// the region, and the registers of xen-pv-abi.md §1.5.  With an INIT_P2M note the p2m list is
+// mapped at the note's address instead, by frames (and tables) after the bootstrap allocation;
+// core/dom0_layout.hpp computes where everything goes.
 #include <arch/layout.hpp>
 #include <arch/mm.hpp>
 #include <arch/paging.hpp>
 
 #include "arch/x86_64/pv/pv.hpp"
 #include "core/console.hpp"
+#include "core/dom0_layout.hpp"
 #include "core/elf.hpp"
 #include "core/evtchn.hpp"
 #include "core/heap.hpp"
+#include "core/pv_pte.hpp"
 #include "lib/string.hpp"
 
 #include <xen/features.h>
@@ -23,46 +27,12 @@
 namespace pv::arch::pv {
 namespace {
 
-constexpr u64 L1_PROT = paging::PTE_P | paging::PTE_W | paging::PTE_A | paging::PTE_U;
+// Xen's L1_PROT marks the entries as the guest kernel's (bit 52), as adjust_guest_l1e would: left
+// out, validation takes them for user mappings and makes them global.
+constexpr u64 L1_PROT = paging::PTE_P | paging::PTE_W | paging::PTE_A | paging::PTE_U | pte::GUEST_KERNEL;
 constexpr u64 LN_PROT = paging::PTE_P | paging::PTE_W | paging::PTE_A | paging::PTE_D | paging::PTE_U;
 
-// Where things go, all as guest virtual addresses (Xen's v_start, vkern_start, ...).
-struct Layout {
-    u64 v_start, kern_start, kern_end, initrd_start, initrd_end, p2m_start, p2m_end, si_start, pt_start,
-        pt_end, stack_start, stack_end, v_end;
-    u64 nr_pt_pages;
-};
-
-u64 nr_tables(u64 lo, u64 hi, unsigned shift) {
-    u64 size = u64{1} << shift;
-    return (align_up(hi, size) - align_down(lo, size)) >> shift;
-}
-
-Layout compute_layout(const XenGuestParams& p, u64 initrd_len, u64 nr_pages) {
-    Layout l{};
-    l.v_start = p.virt_base;
-    l.kern_start = p.virt_kstart;
-    l.kern_end = p.virt_kend;
-    l.initrd_start = align_up(l.kern_end, PAGE_SIZE);
-    l.initrd_end = l.initrd_start + initrd_len;
-    l.p2m_start = align_up(l.initrd_end, PAGE_SIZE);
-    l.p2m_end = l.p2m_start + nr_pages * sizeof(u64);
-    l.si_start = align_up(l.p2m_end, PAGE_SIZE);
-    u64 si_end = l.si_start + sizeof(start_info_t) + sizeof(dom0_vga_console_info_t);
-    l.pt_start = align_up(si_end, PAGE_SIZE);
-    // As many table pages as the region they map needs, which grows with them (Xen's loop).
-    for (l.nr_pt_pages = 2;; ++l.nr_pt_pages) {
-        l.pt_end = l.pt_start + l.nr_pt_pages * PAGE_SIZE;
-        l.stack_start = l.pt_end;
-        l.stack_end = l.stack_start + PAGE_SIZE;
-        l.v_end = align_up(l.stack_end, 4 * MiB);
-        if (l.v_end - l.stack_end < 512 * KiB) l.v_end += 4 * MiB;
-        u64 need = 1 + nr_tables(l.v_start, l.v_end, 39) + nr_tables(l.v_start, l.v_end, 30) +
-                   nr_tables(l.v_start, l.v_end, 21);
-        if (need <= l.nr_pt_pages) break;
-    }
-    return l;
-}
+using Layout = Dom0Layout;
 
 // Loads ELF segments into dom0's frames: guest VA -> pfn (bootstrap 1:1) -> mfn -> direct map.
 class Dom0Target final : public ElfLoadTarget {
@@ -95,7 +65,7 @@ private:
 };
 
 void* pfn_virt(const PvDomain& d, u64 pfn) { return phys_to_virt(d.p2m[pfn] << PAGE_SHIFT); }
-u64 va_to_pfn(const Layout& l, u64 va) { return (va - l.v_start) >> PAGE_SHIFT; }
+u64 va_to_pfn(const Layout& l, u64 va) { return l.va_to_pfn(va); }
 
 // The hypercall page (xen-pv-abi.md §1.6): a 32-byte stub per hypercall, int3 elsewhere.
 void fill_hypercall_page(u8* page) {
@@ -177,6 +147,33 @@ void build_page_tables(PvDomain& d, const Layout& l) {
     d.vcpu[0]->kernel_cr3 = d.p2m[l4_pfn] << PAGE_SHIFT;
 }
 
+// INIT_P2M (Xen's setup_pv_physmap): maps the p2m list at its own address under the initial L4,
+// page by page, taking frames from first_p2m_pfn on in the walk's order (a new L3, L2, L1 where
+// the entry above is empty, then the p2m page), and fills it.  The tables are typed and
+// validated with the rest when the L4 is pinned; nothing maps them.  Returns the frames taken.
+u64 map_separate_p2m(PvDomain& d, const Layout& l) {
+    u64 next = l.first_p2m_pfn;
+    auto* l4 = static_cast<u64*>(phys_to_virt(d.vcpu[0]->kernel_cr3));
+    for (u64 va = l.p2m_start; va < l.p2m_end; va = align_down(va, PAGE_SIZE) + PAGE_SIZE) {
+        u64* t = l4;
+        for (unsigned shift = 39; shift > 12; shift -= 9) {
+            u64& e = t[(va >> shift) & 511];
+            if (!(e & paging::PTE_P)) e = (d.p2m[next++] << PAGE_SHIFT) | LN_PROT;
+            t = static_cast<u64*>(phys_to_virt(e & paging::PTE_ADDR));
+        }
+        u64 page_pfn = next++;
+        t[(va >> 12) & 511] = (d.p2m[page_pfn] << PAGE_SHIFT) | L1_PROT | paging::PTE_D;
+        // The entries of pfns whose slots lie in this page.
+        auto* page = static_cast<u8*>(pfn_virt(d, page_pfn));
+        u64 lo = va, hi = min(align_down(va, PAGE_SIZE) + PAGE_SIZE, l.p2m_end);
+        for (u64 a = lo; a < hi; a += sizeof(u64)) {
+            u64 mfn = d.p2m[(a - l.p2m_start) / sizeof(u64)];
+            mem_copy(page + (a & (PAGE_SIZE - 1)), &mfn, sizeof mfn);
+        }
+    }
+    return next - l.first_p2m_pfn;
+}
+
 }  // namespace
 
 PvDomain* build_dom0(const Dom0Input& in) {
@@ -201,14 +198,10 @@ PvDomain* build_dom0(const Dom0Input& in) {
     }
 
     u64 nr_pages = in.mem_bytes >> PAGE_SHIFT;
-    Layout l = compute_layout(parms, in.initrd_len, nr_pages);
-    if ((l.v_end - l.v_start) >> PAGE_SHIFT > nr_pages) {
-        pv_err("dom0 kernel: the bootstrap region (%lu KiB) needs more than dom0_mem (%lu KiB)\n",
-               (l.v_end - l.v_start) / KiB, in.mem_bytes / KiB);
-        return nullptr;
-    }
-    if (l.v_end > HV_VIRT_START && l.v_start < HV_VIRT_END) {
-        pv_err("dom0 kernel: the bootstrap region %#lx-%#lx overlaps the hypervisor\n", l.v_start, l.v_end);
+    Layout l;
+    // The same Diagnostics (a second one would not fit the boot stack), from its next message.
+    if (usize seen = diags.count(); !dom0_compute_layout(parms, in.initrd_len, nr_pages, l, diags)) {
+        for (usize i = seen; i < diags.count(); ++i) pv_err("dom0 kernel: %s\n", diags.message(i));
         return nullptr;
     }
 
@@ -242,6 +235,10 @@ PvDomain* build_dom0(const Dom0Input& in) {
     events_register_domain(*d);
 
     build_page_tables(*d, l);
+    if (l.p2m_separate && map_separate_p2m(*d, l) != l.nr_p2m_frames) {
+        pv_err("dom0: the p2m list's mapping took other frames than planned\n");
+        return nullptr;
+    }
 
     Dom0Target target(*d, l.v_start);
     if (!elf_load(elf, parms, target, diags)) {
@@ -255,8 +252,8 @@ PvDomain* build_dom0(const Dom0Input& in) {
     if (parms.virt_hypercall != XenGuestParams::UNSET)
         fill_hypercall_page(static_cast<u8*>(pfn_virt(*d, va_to_pfn(l, parms.virt_hypercall))));
 
-    // The guest's p2m list, then start_info.
-    for (u64 pfn = 0; pfn < nr_pages; ++pfn) {
+    // The guest's p2m list (unless INIT_P2M placed it), then start_info.
+    for (u64 pfn = 0; !l.p2m_separate && pfn < nr_pages; ++pfn) {
         u64 va = l.p2m_start + pfn * sizeof(u64);
         auto* slot = reinterpret_cast<u64*>(static_cast<u8*>(pfn_virt(*d, va_to_pfn(l, va))) + (va & (PAGE_SIZE - 1)));
         *slot = d->p2m[pfn];
@@ -269,6 +266,8 @@ PvDomain* build_dom0(const Dom0Input& in) {
     si_info->pt_base = l.pt_start;
     si_info->nr_pt_frames = l.nr_pt_pages;
     si_info->mfn_list = l.p2m_start;
+    si_info->first_p2m_pfn = l.first_p2m_pfn;
+    si_info->nr_p2m_frames = l.nr_p2m_frames;
     if (in.initrd) {
         si_info->mod_start = parms.unmapped_initrd ? va_to_pfn(l, l.initrd_start) : l.initrd_start;
         if (parms.unmapped_initrd) si_info->flags |= SIF_MOD_START_PFN;
@@ -298,6 +297,9 @@ PvDomain* build_dom0(const Dom0Input& in) {
     pv_info("dom0: %lu MiB, kernel %#lx-%#lx, bootstrap %#lx-%#lx, entry %#lx, %lu page-table pages\n",
             (nr_pages << PAGE_SHIFT) / MiB, l.kern_start, l.kern_end, l.v_start, l.v_end, parms.virt_entry,
             l.nr_pt_pages);
+    if (l.p2m_separate)
+        pv_info("dom0: p2m list at %#lx-%#lx (INIT_P2M), %lu frames with its page tables from pfn %#lx\n",
+                l.p2m_start, l.p2m_end, l.nr_p2m_frames, l.first_p2m_pfn);
     d->state = DomainState::running;
     return d;
 }
