@@ -9,17 +9,21 @@
 namespace pv::arch::pv {
 namespace {
 
-PvDomain* g_domains[1];  // domain 0 only, until the domain table of issue 4
-
 PvVcpu* find_vcpu(domid_t d, unsigned vcpu) {
-    PvDomain* dom = d == 0 ? g_domains[0] : nullptr;
+    PvDomain* dom = domain_find(d);
     return dom && vcpu < dom->max_vcpus ? dom->vcpu[vcpu] : nullptr;
 }
 
 class X86EvtchnEnv {
 public:
-    EventChannels* channels(domid_t d) { return d == 0 && g_domains[0] ? g_domains[0]->evtchn : nullptr; }
-    shared_info_t* shared_info(domid_t d) { return d == 0 && g_domains[0] ? g_domains[0]->shared_info : nullptr; }
+    EventChannels* channels(domid_t d) {
+        PvDomain* dom = domain_find(d);
+        return dom ? dom->evtchn : nullptr;
+    }
+    shared_info_t* shared_info(domid_t d) {
+        PvDomain* dom = domain_find(d);
+        return dom ? dom->shared_info : nullptr;
+    }
     vcpu_info_t* vcpu_info(domid_t d, unsigned vcpu) {
         PvVcpu* v = find_vcpu(d, vcpu);
         return v ? v->vcpu_info : nullptr;
@@ -29,7 +33,7 @@ public:
         if (PvVcpu* v = find_vcpu(d, vcpu)) vcpu_kick(*v);
     }
     void wake_pollers(domid_t d, evtchn_port_t port) {
-        if (d == 0 && g_domains[0]) vcpu_wake_pollers(*g_domains[0], port);
+        if (PvDomain* dom = domain_find(d)) vcpu_wake_pollers(*dom, port);
     }
     bool controls(domid_t d, domid_t) const { return d == 0; }
     bool may_bind(domid_t, domid_t) const { return true; }
@@ -42,7 +46,7 @@ EvtchnOps<X86EvtchnEnv> g_ops(g_env);
 
 }  // namespace
 
-void events_register_domain(PvDomain& d) { g_domains[0] = &d; }
+void events_register_domain(PvDomain& d) { (void)domain_insert(d); }
 
 long do_event_channel_op(PvVcpu& v, const HypercallArgs& a) {
     int cmd = static_cast<int>(a.a1);

@@ -129,6 +129,12 @@ struct PvDomain {
     sched::CreditDomain sdom;
 };
 
+// The domain table (domain_table.cpp): domains by id, from creation to destruction.
+bool domain_insert(PvDomain& d);  // false: the id is taken or reserved
+void domain_remove(PvDomain& d);
+PvDomain* domain_find(domid_t id);
+PvDomain* domain_next(domid_t first);
+
 // Builds domain 0 from the kernel (and optional initrd) boot modules, as Xen's dom0 builder
 // lays it out (xen-pv-abi.md §1).  Errors are reported on the console; false means no domain.
 struct Dom0Input {
