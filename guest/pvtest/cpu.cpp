@@ -302,6 +302,39 @@ void pvt::check_priv_ops() {
     check("io.inb_xen_port_all_ones", !trapped_since(before) && v == 0xff, "%s, value %#x",
           trapped_since(before) ? "trapped" : "no trap", v);
 
+    // Port permissions through an I/O bitmap (PHYSDEVOP_set_iobitmap) while the virtual IOPL
+    // refuses: a clear bit allows the port, a set bit or a port beyond nr_ports is #GP(0).
+    static u8 iobitmap[8192 / 8 + 1];
+    for (u8& b : iobitmap) b = 0xff;
+    iobitmap[0x80 / 8] = static_cast<u8>(~1u);  // port 0x80 only
+    physdev_set_iobitmap_t bm{};
+    set_xen_guest_handle(bm.bitmap, iobitmap);
+    bm.nr_ports = 65537;
+    CHECK_EQ("io.iobitmap_too_many_ports", hc::physdev_op(PHYSDEVOP_set_iobitmap, &bm), -XEN_EINVAL);
+    set_xen_guest_handle(bm.bitmap, reinterpret_cast<u8*>(HYPERVISOR_ADDRESS));
+    bm.nr_ports = 8192;
+    CHECK_EQ("io.iobitmap_in_hypervisor", hc::physdev_op(PHYSDEVOP_set_iobitmap, &bm), -XEN_EINVAL);
+    set_xen_guest_handle(bm.bitmap, iobitmap);
+    CHECK_EQ("io.iobitmap_set", hc::physdev_op(PHYSDEVOP_set_iobitmap, &bm), 0);
+    set_iopl(0);
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("inb $0x80, %%al") : "=a"(v) : : "r11", "memory");
+    check("io.inb_iobitmap_allowed", !trapped_since(before), "%s", trapped_since(before) ? "trapped" : "no trap");
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("inb $0x84, %%al") : "=a"(v) : : "r11", "memory");
+    check_gp("io.inb_iobitmap_denied", trapped_since(before), 0);
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("inw $0x80, %%ax") : "=a"(v) : : "r11", "memory");  // 0x81 is denied
+    check_gp("io.inw_iobitmap_partly_denied", trapped_since(before), 0);
+    bm.nr_ports = 0x80;  // port 0x80 lies beyond the bitmap now
+    CHECK_EQ("io.iobitmap_shorter", hc::physdev_op(PHYSDEVOP_set_iobitmap, &bm), 0);
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("inb $0x80, %%al") : "=a"(v) : : "r11", "memory");
+    check_gp("io.inb_beyond_iobitmap", trapped_since(before), 0);
+    bm.nr_ports = 0;
+    CHECK_EQ("io.iobitmap_clear", hc::physdev_op(PHYSDEVOP_set_iobitmap, &bm), 0);
+    set_iopl(1);
+
     // CLI/STI with IOPL allowing them are ignored: no trap, the upcall mask does not change.
     u8 mask = vcpu0_upcall_mask();
     before = g_ntraps;

@@ -107,8 +107,25 @@ bool hypervisor_port(u32 port, unsigned bytes) {
            overlaps(0x3f8, 0x3ff);                           // COM1, the hypervisor console
 }
 
-// IN/OUT (E4-E7, EC-EF, with a 66 operand-size prefix): allowed when the virtual IOPL admits
-// the virtual ring (guest kernel = ring 1, as Xen's PV IOPL).
+// Xen's guest_io_okay: the virtual IOPL admits the virtual ring (guest kernel = ring 1), or the
+// guest's I/O bitmap (PHYSDEVOP_set_iobitmap) has a clear bit for every port of the access.
+// The bitmap is a guest kernel address, read through the kernel's page tables even from user
+// mode; bytes that cannot be read count as all ones (no access).
+bool guest_io_okay(PvVcpu& v, u32 port, unsigned bytes) {
+    unsigned ring = v.kernel_mode ? 1 : 3;
+    if (ring <= v.iopl) return true;
+    if (port + bytes > v.iobmp_limit) return false;
+    u8 b[2] = {0xff, 0xff};
+    bool user = !v.kernel_mode;
+    if (user) write_cr3(v.kernel_cr3);
+    if (!copy_from_guest(&b[0], v.iobmp + (port >> 3), 1)) b[0] = 0xff;
+    else if (!copy_from_guest(&b[1], v.iobmp + (port >> 3) + 1, 1)) b[1] = 0xff;
+    if (user) write_cr3(v.user_cr3);
+    u32 mask = b[0] | (u32{b[1]} << 8);
+    return (mask & (((1u << bytes) - 1) << (port & 7))) == 0;
+}
+
+// IN/OUT (E4-E7, EC-EF, with a 66 operand-size prefix), when guest_io_okay allows them.
 bool emulate_io(PvVcpu& v, TrapFrame& f, const u8* insn, usize len) {
     usize at = 0;
     unsigned size = 4;
@@ -127,8 +144,7 @@ bool emulate_io(PvVcpu& v, TrapFrame& f, const u8* insn, usize len) {
     } else {
         port = static_cast<u16>(f.rdx);
     }
-    unsigned ring = v.kernel_mode ? 1 : 3;
-    if (ring > v.iopl) return false;  // #GP, as the hardware would at this IOPL
+    if (!guest_io_okay(v, port, size)) return false;  // #GP, as the hardware would
     bool is_in = (op & 2) == 0;
     auto p = static_cast<u16>(port);
     if (is_in) {

@@ -461,6 +461,17 @@ long do_callback_op(PvVcpu& v, const HypercallArgs& a) {
 }
 
 long do_physdev_op(PvVcpu& v, const HypercallArgs& a) {
+    if (a.a1 == PHYSDEVOP_set_iobitmap) {
+        // The bitmap stays in guest memory, read at each I/O emulation (Xen keeps the handle).
+        physdev_set_iobitmap_t p;
+        if (!get_guest(p, a.a2)) return err(XEN_EFAULT);
+        u64 bitmap;
+        mem_copy(&bitmap, &p.bitmap, sizeof bitmap);
+        if (!guest_array_ok(bitmap) || p.nr_ports > 65536) return err(XEN_EINVAL);
+        v.iobmp = bitmap;
+        v.iobmp_limit = p.nr_ports;
+        return 0;
+    }
     if (a.a1 == PHYSDEVOP_set_iopl) {
         physdev_set_iopl_t p;
         if (!get_guest(p, a.a2)) return err(XEN_EFAULT);

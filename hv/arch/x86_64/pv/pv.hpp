@@ -58,6 +58,8 @@ struct PvVcpu {
     vcpu_info_t* vcpu_info = nullptr;  // in the domain's shared_info page for now
     u64 fs_base = 0, gs_base_kernel = 0, gs_base_user = 0;
     unsigned iopl = 0;  // virtual IOPL (PHYSDEVOP_set_iopl)
+    u64 iobmp = 0;          // PHYSDEVOP_set_iobitmap: the guest's I/O bitmap (a kernel address)
+    u32 iobmp_limit = 0;    // and how many ports it covers
     bool virtual_ts = false;  // CR0.TS as the guest sees it (fpu_taskswitch)
     u64 gdt_frames[14] = {};      // set_gdt: the guest's descriptor frames (0: none)
     unsigned gdt_nr_frames = 0;
