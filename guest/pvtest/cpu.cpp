@@ -333,6 +333,25 @@ void pvt::check_priv_ops() {
     check_gp("io.inb_beyond_iobitmap", trapped_since(before), 0);
     bm.nr_ports = 0;
     CHECK_EQ("io.iobitmap_clear", hc::physdev_op(PHYSDEVOP_set_iobitmap, &bm), 0);
+
+    // VMASST_TYPE_architectural_iopl: the kernel counts as ring 0, so IOPL 0 admits it, and the
+    // virtual IOPL shows in exception frames' RFLAGS (and comes back from them via iret).
+    CHECK_EQ("io.arch_iopl_enable", hc::vm_assist(VMASST_CMD_enable, VMASST_TYPE_architectural_iopl), 0);
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("inb $0x80, %%al") : "=a"(v) : : "r11", "memory");
+    check("io.arch_iopl_kernel_is_ring0", !trapped_since(before), "%s", trapped_since(before) ? "trapped" : "no trap");
+    set_iopl(2);
+    before = g_ntraps;
+    asm volatile("int3" : : : "memory");
+    const TrapRecord* bp = trapped_since(before);
+    check("io.arch_iopl_in_frame", bp && bp->vector == 3 && (bp->rflags & 0x3000) == 0x2000, "rflags %#llx",
+          bp ? static_cast<unsigned long long>(bp->rflags) : 0ull);
+    CHECK_EQ("io.arch_iopl_disable", hc::vm_assist(VMASST_CMD_disable, VMASST_TYPE_architectural_iopl), 0);
+    before = g_ntraps;
+    asm volatile("int3" : : : "memory");
+    bp = trapped_since(before);
+    check("io.no_arch_iopl_frame_iopl0", bp && bp->vector == 3 && (bp->rflags & 0x3000) == 0, "rflags %#llx",
+          bp ? static_cast<unsigned long long>(bp->rflags) : 0ull);
     set_iopl(1);
 
     // CLI/STI with IOPL allowing them are ignored: no trap, the upcall mask does not change.

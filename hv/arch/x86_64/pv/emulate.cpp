@@ -107,13 +107,13 @@ bool hypervisor_port(u32 port, unsigned bytes) {
            overlaps(0x3f8, 0x3ff);                           // COM1, the hypervisor console
 }
 
-// Xen's guest_io_okay: the virtual IOPL admits the virtual ring (guest kernel = ring 1), or the
+// Xen's guest_io_okay: the virtual IOPL admits the virtual ring (guest kernel = ring 1, or 0
+// under VMASST_TYPE_architectural_iopl), or the
 // guest's I/O bitmap (PHYSDEVOP_set_iobitmap) has a clear bit for every port of the access.
 // The bitmap is a guest kernel address, read through the kernel's page tables even from user
 // mode; bytes that cannot be read count as all ones (no access).
 bool guest_io_okay(PvVcpu& v, u32 port, unsigned bytes) {
-    unsigned ring = v.kernel_mode ? 1 : 3;
-    if (ring <= v.iopl) return true;
+    if (virtual_cpl(v) <= v.iopl) return true;
     if (port + bytes > v.iobmp_limit) return false;
     u8 b[2] = {0xff, 0xff};
     bool user = !v.kernel_mode;
@@ -193,7 +193,7 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
     // CLI/STI: with a virtual IOPL that admits the kernel, Xen skips them (the guest's virtual
     // interrupt flag is its event mask, not EFLAGS.IF); without, #GP.
     if (insn[0] == 0xfa || insn[0] == 0xfb) {
-        if (v.iopl < 1) return false;
+        if (virtual_cpl(v) > v.iopl) return false;
         f.rip += 1;
         return true;
     }

@@ -613,6 +613,7 @@ void do_iret(PvVcpu& v, TrapFrame& f) {
     }
     f.rip = ctx.rip;
     f.cs = ctx.cs | 3;
+    if (architectural_iopl(*v.domain)) v.iopl = static_cast<unsigned>((ctx.rflags & RF_IOPL) >> 12);
     f.rflags = (ctx.rflags & ~(RF_IOPL | RF_VM)) | RF_IF;
     f.rsp = ctx.rsp;
     f.ss = ctx.ss | 3;

@@ -44,6 +44,7 @@ struct HypercallState {
 };
 
 // The CPU-side state of a 64-bit PV vCPU (Xen's struct pv_vcpu).
+struct PvDomain;
 struct PvVcpu {
     unsigned id = 0;
     struct PvDomain* domain = nullptr;
@@ -136,6 +137,10 @@ bool domain_insert(PvDomain& d);  // false: the id is taken or reserved
 void domain_remove(PvDomain& d);
 PvDomain* domain_find(domid_t id);
 PvDomain* domain_next(domid_t first);
+
+inline bool architectural_iopl(const PvDomain& d) { return d.vm_assist & (1ul << VMASST_TYPE_architectural_iopl); }
+// The ring the guest kernel counts as for IOPL checks: 1, or 0 under architectural_iopl.
+inline unsigned virtual_cpl(const PvVcpu& v) { return !v.kernel_mode ? 3 : architectural_iopl(*v.domain) ? 0 : 1; }
 
 // Builds domain 0 from the kernel (and optional initrd) boot modules, as Xen's dom0 builder
 // lays it out (xen-pv-abi.md §1).  Errors are reported on the console; false means no domain.

@@ -38,7 +38,10 @@ bool bounce(PvVcpu& v, TrapFrame& f, u64 handler, bool has_error_code, u64 error
     }
     sp &= ~u64{15};
     u8 saved_mask = v.vcpu_info ? v.vcpu_info->evtchn_upcall_mask : 1;
-    u64 rflags = (f.rflags & ~RF_IF) | (saved_mask ? 0 : RF_IF);
+    // IF as the upcall mask says; the virtual IOPL too under architectural_iopl (Xen's
+    // pv_create_exception_frame).
+    u64 rflags = (f.rflags & ~(RF_IF | (3u << 12))) | (saved_mask ? 0 : RF_IF);
+    if (architectural_iopl(*v.domain)) rflags |= u64{v.iopl} << 12;
     u64 frame[8];
     unsigned n = 0;
     frame[n++] = f.rcx;
