@@ -254,6 +254,26 @@ void check_block_and_runstate(evtchn_port_t timer, evtchn_port_t ipi) {
     CHECK_EQ("time.block_delivers_upcall", upcalls(), 1);
     CHECK_EQ("time.block_upcall_masks_again", vcpu0_upcall_mask(), 1);
 
+    // HYPERVISOR_iret that unmasks events with one pending: the upcall comes at once, at the
+    // address the iret returns to (Xen checks for events on every way out of a hypercall).
+    clear_events(timer, ipi);
+    CHECK_EQ("time.iret_send_ipi", hc::event_channel_op(EVTCHNOP_send, &send), 0);
+    traps_reset();
+    g_unmask_on_return = true;
+    u64 after_int3 = 0;
+    asm volatile("int3\n\t"
+                 "1: lea 1b(%%rip), %0"
+                 : "=r"(after_int3)
+                 :
+                 : "memory");
+    const TrapRecord* ev = g_ntraps >= 2 ? &g_traps[1] : nullptr;
+    check("time.iret_delivers_pending_upcall",
+          g_ntraps == 2 && g_traps[0].vector == 3 && ev->vector == VEC_EVENT && ev->rip == after_int3,
+          "%u traps, second vector %#llx rip %#llx, expected rip %#llx", g_ntraps,
+          ev ? static_cast<unsigned long long>(ev->vector) : 0ull, ev ? static_cast<unsigned long long>(ev->rip) : 0ull,
+          static_cast<unsigned long long>(after_int3));
+    CHECK_EQ("time.iret_upcall_masks_again", vcpu0_upcall_mask(), 1);
+
     // SCHEDOP_block until the single-shot timer fires.
     clear_events(timer, ipi);
     traps_reset();

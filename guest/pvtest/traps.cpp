@@ -10,6 +10,7 @@ constinit pvt::u64 trap_entry_rflags = 0;
 
 namespace pvt {
 
+constinit volatile bool g_unmask_on_return = false;
 constinit TrapRecord g_traps[MAX_TRAP_RECORDS]{};
 constinit unsigned g_ntraps = 0;
 constinit UserTrapHandler g_user_handler = nullptr;
@@ -95,6 +96,10 @@ extern "C" void trap_dispatch(TrapFrame* f) {
         f->rip = g_resume;
         g_resume = 0;
         return;
+    }
+    if (f->vector == 3 && g_unmask_on_return) {
+        g_unmask_on_return = false;
+        f->rflags |= u64{0x200};  // HYPERVISOR_iret unmasks events on the way back
     }
     switch (f->vector) {
     case 3:     // int3 and

@@ -53,6 +53,9 @@ inline const TrapRecord* last_trap() {
     return g_ntraps ? &g_traps[(g_ntraps - 1) % MAX_TRAP_RECORDS] : nullptr;
 }
 
+// Set by a check: the next int3 returns with events unmasked (IF set in the iret frame).
+extern volatile bool g_unmask_on_return;
+
 // Installs the full trap table (traps.cpp); the result of set_trap_table.
 long install_trap_table();
 

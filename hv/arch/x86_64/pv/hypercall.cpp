@@ -647,7 +647,10 @@ extern "C" void pv_syscall(pv::arch::TrapFrame* f) {
     }
     // SYSCALL from guest kernel mode is a hypercall (at any RIP, as Xen does since XSA-466).
     if (f->rax == __HYPERVISOR_iret) {
+        // Like every hypercall, iret leaves through the exit path: the events it may have just
+        // unmasked are delivered at once (Xen's test_all_events), a due reschedule happens.
         do_iret(*v, *f);
+        exit_to_guest(*f);
         return;
     }
     v->frame = f;
