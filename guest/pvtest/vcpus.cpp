@@ -89,6 +89,40 @@ extern "C" void pvt_vcpu1_main() {
 }
 
 namespace pvt {
+namespace {
+
+alignas(4096) constinit u8 vi_page[4096];
+
+// VCPUOP_register_vcpu_info, on vCPU 1 (down, so allowed from vCPU 0): the vcpu_info moves to a
+// page of ours, arrives with everything marked pending, and that page is typed writable for good.
+void check_register_vcpu_info() {
+    vcpu_register_vcpu_info_t info{};
+    info.mfn = mfn_of(vi_page);
+    info.offset = 4096 - sizeof(vcpu_info_t) + 8;
+    CHECK_EQ("vcpu_info.offset_past_page", hc::vcpu_op(VCPUOP_register_vcpu_info, 1, &info), -XEN_ENXIO);
+    info.offset = 128;
+    CHECK_EQ("vcpu_info.bad_pointer", hc::vcpu_op(VCPUOP_register_vcpu_info, 1, reinterpret_cast<void*>(UNMAPPED_ADDRESS)),
+             -XEN_EFAULT);
+    vcpu_register_vcpu_info_t far = info;
+    far.mfn = 0xfffffffffull;  // no such frame
+    CHECK_EQ("vcpu_info.foreign_frame", hc::vcpu_op(VCPUOP_register_vcpu_info, 1, &far), -XEN_EINVAL);
+    CHECK_EQ("vcpu_info.register_vcpu1", hc::vcpu_op(VCPUOP_register_vcpu_info, 1, &info), 0);
+    const volatile vcpu_info_t* vi = reinterpret_cast<const volatile vcpu_info_t*>(vi_page + 128);
+    check("vcpu_info.all_pending", vi->evtchn_pending_sel == ~xen_ulong_t{0} && vi->evtchn_upcall_pending == 1,
+          "pending_sel %#lx upcall_pending %u", static_cast<unsigned long>(vi->evtchn_pending_sel),
+          vi->evtchn_upcall_pending);
+    CHECK_EQ("vcpu_info.copied_mask", vi->evtchn_upcall_mask, g_shared->vcpu_info[1].evtchn_upcall_mask);
+    CHECK_EQ("vcpu_info.register_twice", hc::vcpu_op(VCPUOP_register_vcpu_info, 1, &info), -XEN_EINVAL);
+    // The page holds a writable type: it cannot become a descriptor frame.
+    xen_ulong_t frames[1] = {mfn_of(vi_page)};
+    long rc = remap_page(vi_page, false);
+    long gdt = rc == 0 ? hc::set_gdt(frames, 1) : rc;
+    if (gdt == 0) hc::set_gdt(frames, 0);
+    remap_page(vi_page, true);
+    check("vcpu_info.page_stays_writable_typed", rc == 0 && gdt == -XEN_EINVAL, "remap %ld, set_gdt %ld", rc, gdt);
+}
+
+}  // namespace
 
 void check_vcpus() {
     if (!g_shared) {
@@ -157,6 +191,7 @@ void check_vcpus() {
     CHECK_EQ("failsafe.ds_now_null", ds, 0);
     CHECK_EQ("failsafe.clear_gdt", hc::set_gdt(frames, 0), 0);
     remap_page(v1_gdt, true);
+    check_register_vcpu_info();
 }
 
 }  // namespace pvt

@@ -228,19 +228,26 @@ long do_vcpu_op(PvVcpu& self, const HypercallArgs& a) {
     case VCPUOP_is_up:
         return v.down ? 0 : 1;
     case VCPUOP_register_vcpu_info: {
-        if (&v != &self && !v.down) return err(XEN_EINVAL);
+        // Xen's map_vcpu_info, in its order of checks.
         vcpu_register_vcpu_info_t info;
         if (!get_guest(info, a.a3)) return err(XEN_EFAULT);
-        // The new vcpu_info must fit in one page of the caller's own memory.
-        if (info.offset > PAGE_SIZE - sizeof(vcpu_info_t) || info.mfn >= mm::frames().nr_frames())
-            return err(XEN_EINVAL);
-        if (!mmu_owned_by(*v.domain, info.mfn)) return err(XEN_EINVAL);
-        if (v.vcpu_info != &v.domain->shared_info->vcpu_info[v.id]) return err(XEN_EINVAL);  // once only, as Xen
+        if (info.offset > PAGE_SIZE - sizeof(vcpu_info_t)) return err(XEN_ENXIO);  // Xen 4.17's errno
+        vcpu_info_t* legacy = v.id < XEN_LEGACY_MAX_VCPUS ? &d.shared_info->vcpu_info[v.id] : nullptr;
+        if (v.vcpu_info != legacy) return err(XEN_EINVAL);  // once only
+        if (&v != &self && !v.down) return err(XEN_EINVAL);
+        // The page stays typed writable for good, so it can never become a page table.
+        if (info.mfn >= mm::frames().nr_frames() || !mmu_get_writable(d, info.mfn)) return err(XEN_EINVAL);
         auto* nv = reinterpret_cast<vcpu_info_t*>(static_cast<u8*>(phys_to_virt(info.mfn << PAGE_SHIFT)) + info.offset);
-        mem_copy(nv, v.vcpu_info, sizeof *nv);
-        // As Xen: assume everything is pending so nothing posted meanwhile is lost.
-        nv->evtchn_pending_sel = ~0ul;
+        if (legacy) {
+            mem_copy(nv, legacy, sizeof *nv);
+        } else {
+            mem_set(nv, 0, sizeof *nv);
+            nv->evtchn_upcall_mask = 1;
+        }
         v.vcpu_info = nv;
+        // As Xen: everything may be pending, so nothing posted meanwhile is lost.
+        __atomic_store_n(&nv->evtchn_pending_sel, ~xen_ulong_t{0}, __ATOMIC_SEQ_CST);
+        if (!__atomic_exchange_n(&nv->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST)) vcpu_kick(v);
         return 0;
     }
     case VCPUOP_register_runstate_memory_area: {

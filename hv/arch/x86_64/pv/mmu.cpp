@@ -488,4 +488,11 @@ bool ldt_fault(TrapFrame& f, u64 cr2, bool guest_mode) {
     return true;
 }
 
+// A general and a writable type reference on one of d's frames, for a page the hypervisor
+// keeps writing (a registered vcpu_info): it can then become neither a page table nor a
+// descriptor frame.  False when the frame is not d's or has another type.
+bool mmu_get_writable(PvDomain& d, u64 mfn) {
+    return static_cast<bool>(g_mmu.get_page_and_type(mfn, owner_of(d), PageType::writable));
+}
+
 }  // namespace pv::arch::pv

@@ -206,6 +206,7 @@ bool mmu_new_baseptr(PvVcpu& v, u64 mfn);
 bool mmu_l1_slot(const PvVcpu& v, u64 va, u64* l1_mfn, unsigned* index);
 u64 mmu_entry(u64 table_mfn, unsigned index);
 bool mmu_owned_by(const PvDomain& d, u64 mfn);
+bool mmu_get_writable(PvDomain& d, u64 mfn);
 bool mmu_is_l1_table(const PvDomain& d, u64 mfn);
 bool mmu_write_entry(PvDomain& d, u64 table_mfn, unsigned index, u64 val);
 // Carries out a guest kernel's write to one of its read-only L1 tables (writable_pagetables);
