@@ -94,5 +94,6 @@ void check_writable_pagetables();  // ptwr.cpp: emulated writes to read-only L1 
 void check_user_mode();          // user.cpp: user page tables, syscall callback, user traps
 void check_time();               // time.cpp: vCPU time, timers, SCHEDOP_poll/block, runstate
 void check_vcpus();              // vcpus.cpp: a second vCPU, up/down, the failsafe callback
+void check_reservations();       // memory.cpp: decrease/increase_reservation, populate_physmap
 
 }  // namespace pvt

@@ -92,6 +92,19 @@ Result<void> FrameAllocator::free(u64 mfn, unsigned order) {
     return error(err);
 }
 
+Result<void> FrameAllocator::split(u64 mfn, unsigned order) {
+    SpinGuard guard(lock_);
+    if (order > MAX_ORDER || mfn >= nr_frames_ || (u64{1} << order) > nr_frames_ - mfn ||
+        !is_aligned(mfn, u64{1} << order) || table_[mfn].state != PageState::allocated ||
+        table_[mfn].order != order)
+        return error(XEN_EINVAL);
+    for (u64 i = 0; i < (u64{1} << order); ++i) {
+        table_[mfn + i].state = PageState::allocated;
+        table_[mfn + i].order = 0;
+    }
+    return ok();
+}
+
 // The block's frames other than its head are already tails.  Each merge demotes the upper of the
 // two heads to a tail, so that invariant survives the merge.
 void FrameAllocator::free_block_locked(u64 mfn, unsigned order) {

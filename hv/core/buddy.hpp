@@ -52,6 +52,10 @@ public:
     // of a block), or a head something still holds a reference to; ERANGE for a block beyond the
     // table.  Rejected calls change nothing.
     Result<void> free(u64 mfn, unsigned order);
+    // Turns an allocated block of 2^order frames into 2^order allocated blocks of one frame, each
+    // to be freed on its own with free(m, 0) (a domain given a contiguous extent gives its frames
+    // back one by one).  EINVAL when mfn is not the head of an allocated block of that order.
+    Result<void> split(u64 mfn, unsigned order);
 
     u64 nr_frames() const { return nr_frames_; }
     // Frames added with add_free_range(), whether free or allocated now.

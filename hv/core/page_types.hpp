@@ -228,19 +228,21 @@ public:
     }
 
     // The references a present entry e of a level-`level` table of d's needs (see "What holds
-    // what").  Errors as Xen's: EINVAL for a disallowed flag, a non-RAM or foreign L2-L4 target,
-    // a target of the wrong type, or a cache attribute on RAM; EPERM for MMIO d may not map;
-    // EBUSY for an L1 target d cannot reference (not d's, or RW on a frame that cannot be
-    // writable); a target's own validation error.  On error nothing is held.
-    Result<void> get_entry(unsigned level, u64 e, Owner d) {
+    // what").  An L1 entry maps a frame of pg_owner's: d itself, or the foreign domain a
+    // privileged d names in mmu_update (Xen's pg_owner; the table's owner is the pt_owner, whose
+    // rights decide the flags).  Errors as Xen's: EINVAL for a disallowed flag, a non-RAM or
+    // foreign L2-L4 target, a target of the wrong type, or a cache attribute on RAM; EPERM for
+    // MMIO pg_owner may not map; EBUSY for an L1 target that is not pg_owner's or is RW on a frame
+    // that cannot be writable; a target's own validation error.  On error nothing is held.
+    Result<void> get_entry(unsigned level, u64 e, Owner d, Owner pg_owner) {
         if (e & pte::disallowed(level, level == 1 && env_.cache_attrs_permitted(d)))
             return error(XEN_EINVAL);
         Frame t = refs_.frame(pte::mfn(e));
         if (level == 1) {
-            if (!t.info) return env_.io_mapping_permitted(d, t.mfn) ? ok() : error(XEN_EPERM);
+            if (!t.info) return env_.io_mapping_permitted(pg_owner, t.mfn) ? ok() : error(XEN_EPERM);
             // The direct map keeps RAM write-back; another type here would alias it.
             if (e & pte::CACHE_ATTRS) return error(XEN_EINVAL);
-            if (!refs_.get(t, d)) return error(XEN_EBUSY);
+            if (!refs_.get(t, pg_owner)) return error(XEN_EBUSY);
             if ((e & pte::RW) && !get(t, PageType::writable)) {
                 refs_.put(t);
                 return error(XEN_EBUSY);
@@ -283,7 +285,7 @@ private:
         for (unsigned i = 0; i < pte::ENTRIES; ++i) {
             u64 e = load_entry(tab, i);
             if (!pte::is_guest_slot(level, i) || !pte::present(e)) continue;
-            if (Result<void> r = get_entry(level, e, d); !r) {
+            if (Result<void> r = get_entry(level, e, d, d); !r) {
                 while (i-- > 0)
                     if (pte::is_guest_slot(level, i)) put_entry(level, load_entry(tab, i));
                 return r;

@@ -10,8 +10,11 @@
 //
 // Decoding guest arguments (machine addresses, foreigndom, counts, continuations) is the
 // hypercall layer's; here every call names its domain and machine frames, and returns Xen's
-// errno values.  Owner d is always the calling domain: foreign page owners (mmu_update's
-// foreigndom, privileged mappings) are a later step and will enter through FrameRefs::get.
+// errno values.  Owner d is the domain whose frames an operation names: the caller, or the
+// foreign domain a privileged caller acts on (mmuext_op's foreigndom).  mmu_update distinguishes
+// the owner of the table written (pt_owner) from the owner of the frames its L1 entries map
+// (pg_owner), as Xen does: that is how domain 0 maps a new domain's frames into its own tables.
+// Who may name which domain is the hypercall layer's check.
 #pragma once
 #include <atomic>
 
@@ -124,8 +127,13 @@ public:
     // store, done here so it happens under the writable type.  EINVAL for a bad index, a frame
     // that is not d's, a hypervisor L4 slot, or a page that is neither (a descriptor frame, or a
     // page table being validated elsewhere); else the new entry's error (PageTypes::get_entry),
-    // with nothing changed.
+    // with nothing changed.  A new L1 entry maps a frame of pg_owner's (foreign mappings); the
+    // table and any L2-L4 target are d's.
     Result<void> update_entry(Owner d, u64 table_mfn, unsigned index, u64 val, bool preserve_ad) {
+        return update_entry(d, table_mfn, index, val, preserve_ad, d);
+    }
+    Result<void> update_entry(Owner d, u64 table_mfn, unsigned index, u64 val, bool preserve_ad,
+                              Owner pg_owner) {
         if (index >= pte::ENTRIES) return error(XEN_EINVAL);
         Frame t = refs_.frame(table_mfn);
         if (!refs_.get(t, d)) return error(XEN_EINVAL);
@@ -133,7 +141,7 @@ public:
         if (types_.lock(t)) {
             PageType type = pgt::type(t.info->use.type_info.load(std::memory_order_relaxed));
             if (is_page_table(type)) {
-                r = modify_entry(t, table_level(type), index, val, preserve_ad, d);
+                r = modify_entry(t, table_level(type), index, val, preserve_ad, d, pg_owner);
             } else if (type == PageType::writable) {
                 PageTypes<Env>::store_entry(env_.table(t.mfn), index, val);
                 r = ok();
@@ -204,7 +212,7 @@ public:
 private:
     // mod_l*_entry: the table is locked, d's, of `level`.
     Result<void> modify_entry(Frame t, unsigned level, unsigned index, u64 nv, bool preserve_ad,
-                              Owner d) {
+                              Owner d, Owner pg_owner) {
         if (!pte::is_guest_slot(level, index)) return error(XEN_EINVAL);
         u64* slot = &env_.table(t.mfn)[index];
         u64 ov = std::atomic_ref<u64>(*slot).load(std::memory_order_relaxed);
@@ -215,7 +223,7 @@ private:
                 bool written = write_entry(slot, ov, pte::adjust_for_guest(level, nv), preserve_ad);
                 return written ? ok() : error(XEN_EBUSY);
             }
-            if (Result<void> r = types_.get_entry(level, nv, d); !r) return r;
+            if (Result<void> r = types_.get_entry(level, nv, d, pg_owner); !r) return r;
             u64 stored = types_.stored_form(level, nv);
             if (!write_entry(slot, ov, stored, preserve_ad)) {
                 types_.put_entry(level, stored);

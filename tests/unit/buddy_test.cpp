@@ -119,6 +119,27 @@ TEST(Buddy, SplitAndCoalesceBackToOneBlock) {
     check_invariants(fa);
 }
 
+// An allocated extent split into single frames goes back frame by frame, in any order, and
+// merges into the whole block again.
+TEST(Buddy, SplitExtentFreedFrameByFrame) {
+    Table t(64);
+    FrameAllocator fa;
+    ASSERT_TRUE(fa.init(t.frames.get(), t.nr));
+    ASSERT_TRUE(fa.add_free_range(0, 64));
+    auto a = fa.alloc(3);
+    ASSERT_TRUE(a);
+    EXPECT_FALSE(fa.split(*a + 1, 3));  // not a head
+    EXPECT_FALSE(fa.split(*a, 2));      // wrong order
+    EXPECT_EQ(fa.free(*a + 1, 0).error(), XEN_EINVAL);  // still one block
+    ASSERT_TRUE(fa.split(*a, 3));
+    check_invariants(fa);
+    EXPECT_FALSE(fa.free(*a, 3));  // no longer one block
+    for (u64 i : {5u, 0u, 7u, 2u, 1u, 6u, 3u, 4u}) ASSERT_TRUE(fa.free(*a + i, 0)) << i;
+    EXPECT_EQ(fa.free_frames(), 64u);
+    EXPECT_EQ(fa.free_blocks(6), 1u);
+    check_invariants(fa);
+}
+
 TEST(Buddy, EveryBlockIsAlignedUntilExhaustion) {
     Table t(4096);
     FrameAllocator fa;

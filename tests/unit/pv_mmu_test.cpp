@@ -415,4 +415,109 @@ TEST(PageTypeBuddy, FramesComeFromAndReturnToTheAllocator) {
     ASSERT_TRUE(env.fa.free(*big, 4));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Foreign mappings (mmu_update's pg_owner, a privileged domain building another): DOM plays
+// domain 0, OTHER the domain being built.
+
+class ForeignOps : public PageTypeDestroy {
+protected:
+    Errno update_as(u64 t, unsigned i, u64 v, Owner pg) { return err(mmu.update_entry(DOM, t, i, v, false, pg)); }
+};
+
+TEST_F(ForeignOps, L1EntriesMapThePageOwnersFrames) {
+    own({10, 11, 12});
+    own({30, 31, 32}, OTHER);
+    ASSERT_TRUE(mmu.pin_table(DOM, 1, 10));
+    // OTHER's frame through DOM's own table, read-write: a general and a writable reference.
+    ASSERT_EQ(update_as(10, 0, make(30, P | RW), OTHER), OK);
+    EXPECT_EQ(count(30), 2u);
+    EXPECT_EQ(type(30), PageType::writable);
+    // The page owner must own the frame: DOM's frame with OTHER as page owner, OTHER's with DOM.
+    EXPECT_EQ(update_as(10, 1, make(11, P), OTHER), XEN_EBUSY);
+    EXPECT_EQ(update(10, 1, make(31, P)), XEN_EBUSY);
+    // The table itself must be the caller's (pt_owner), whoever the page owner.
+    EXPECT_EQ(err(mmu.update_entry(OTHER, 10, 1, make(31, P), false, OTHER)), XEN_EINVAL);
+    // Upper levels never map foreign tables: pg_owner applies to L1 entries only.
+    tab(32)[0] = 0;
+    ASSERT_TRUE(mmu.pin_table(DOM, 2, 12));
+    EXPECT_EQ(update_as(12, 0, make(32, P | RW), OTHER), XEN_EINVAL);
+    // MMIO is checked against the page owner's rights, not the table owner's.
+    env.io_owner = DOM;
+    env.io_first = env.io_last = FIRST_HOLE;
+    EXPECT_EQ(update_as(10, 2, make(FIRST_HOLE, P), OTHER), XEN_EPERM);
+    EXPECT_EQ(update(10, 2, make(FIRST_HOLE, P)), OK);
+    EXPECT_EQ(audit(env), "");
+    // A foreign frame that would become a page table while DOM maps it writable cannot.
+    EXPECT_EQ(err(mmu.pin_table(OTHER, 1, 30)), XEN_EINVAL);
+    ASSERT_EQ(update_as(10, 0, make(30, P), OTHER), OK);  // read-only now: the type may change
+    EXPECT_TRUE(mmu.pin_table(OTHER, 1, 30));
+    EXPECT_EQ(audit(env), "");
+}
+
+// The builder's sequence: DOM maps OTHER's frames writable to fill them, unmaps them, then pins
+// OTHER's L4 for it (mmuext_op with foreigndom): the tables validate as OTHER's.
+TEST_F(ForeignOps, PinForAnotherDomain) {
+    own({10});
+    own({30, 31, 32, 33, 34}, OTHER);
+    ASSERT_TRUE(mmu.pin_table(DOM, 1, 10));
+    for (u64 m : {30u, 31u, 32u}) ASSERT_EQ(update_as(10, static_cast<unsigned>(m - 30), make(m, P | RW), OTHER), OK);
+    tab(30)[0] = make(31, P | RW);
+    tab(31)[0] = make(32, P | RW);
+    tab(32)[0] = make(33, P | RW);
+    tab(33)[0] = make(34, P | RW);
+    EXPECT_EQ(err(mmu.pin_table(OTHER, 4, 30)), XEN_EINVAL);  // still mapped writable by DOM
+    for (unsigned i = 0; i < 3; ++i) ASSERT_EQ(update(10, i, 0), OK);
+    ASSERT_TRUE(mmu.pin_table(OTHER, 4, 30));
+    EXPECT_EQ(type(33), PageType::l1);
+    EXPECT_EQ(env.l4_inits, 1u);
+    EXPECT_EQ(audit(env), "");
+    // OTHER's frames cannot enter DOM's tables as tables, nor DOM's frames OTHER's.
+    EXPECT_EQ(err(mmu.unpin_table(DOM, 30)), XEN_EINVAL);
+    ASSERT_TRUE(mmu.unpin_table(OTHER, 30));
+    own({35});
+    tab(33)[1] = make(35, P);
+    EXPECT_EQ(err(mmu.pin_table(OTHER, 4, 30)), XEN_EBUSY);  // 33 now maps DOM's 35
+}
+
+// Domain death while DOM still maps some of OTHER's frames: every other frame is freed at once,
+// those mapped stay alive (charged to OTHER) until DOM unmaps them, then are freed exactly once.
+TEST_F(ForeignOps, ForeignMappingOutlivesItsOwner) {
+    own({10});
+    own({30, 31, 32, 33, 34, 35}, OTHER);
+    ASSERT_TRUE(mmu.pin_table(DOM, 1, 10));
+    tab(30)[0] = make(31, P | RW);  // OTHER's tree: L4 30 -> L3 31 -> L2 32 -> L1 33 -> 34 RW
+    tab(31)[0] = make(32, P | RW);
+    tab(32)[0] = make(33, P | RW);
+    tab(33)[0] = make(34, P | RW);
+    tab(33)[1] = make(30, P);  // and its own L4, read-only
+    ASSERT_TRUE(mmu.pin_table(OTHER, 4, 30));
+    ASSERT_EQ(update_as(10, 0, make(34, P | RW), OTHER), OK);  // DOM maps OTHER's data page
+    ASSERT_EQ(update_as(10, 1, make(30, P), OTHER), OK);       // and its L4, read-only
+    ASSERT_EQ(update_as(10, 2, make(35, P | RW), OTHER), OK);  // and a page OTHER already gave up
+    ASSERT_TRUE(mmu.release(OTHER, 35));
+    EXPECT_EQ(env.freed[35], 0);
+
+    EXPECT_EQ(mmu.relinquish(OTHER, 0, NR), 6u);  // 35 too: still OTHER's, though given up
+    for (u64 m : {31u, 32u, 33u}) EXPECT_EQ(env.freed[m], 1) << m;
+    for (u64 m : {30u, 34u, 35u}) {
+        EXPECT_EQ(env.freed[m], 0) << m;
+        EXPECT_EQ(count(m), 1u) << m;  // DOM's mapping only
+    }
+    EXPECT_EQ(tcount(30), 0u);  // unpinned and devalidated: its entries hold nothing any more
+    EXPECT_FALSE(validated(30));
+    EXPECT_EQ(audit(env), "");
+    // Nobody else can take the frames now: OTHER gave them up, DOM never owned them.
+    EXPECT_EQ(err(mmu.get_page(34, DOM)), XEN_EINVAL);
+
+    ASSERT_EQ(update(10, 0, 0), OK);
+    ASSERT_EQ(update(10, 1, 0), OK);
+    ASSERT_EQ(update(10, 2, 0), OK);
+    for (u64 m = 30; m <= 35; ++m) {
+        EXPECT_EQ(env.freed[m], 1) << m;
+        EXPECT_EQ(env.freed_owner[m], static_cast<unsigned>(OTHER)) << m;
+    }
+    EXPECT_EQ(env.freed[10], 0);
+    EXPECT_EQ(audit(env), "");
+}
+
 }  // namespace

@@ -58,6 +58,7 @@ namespace {
 struct CpuTimers {
     TimerQueue queue;  // first: timer_stop finds the CpuTimers from a timer's queue
     Spinlock lock;
+    std::atomic<Timer*> running{nullptr};  // the timer whose function runs now (timer_kill)
 };
 CpuTimers g_timers[MAX_CPUS];
 
@@ -104,13 +105,31 @@ void timer_stop(Timer& t) {
     irq_restore(flags);
 }
 
+void timer_kill(Timer& t) {
+    for (;;) {
+        timer_stop(t);
+        for (auto& c : g_timers) {
+            // Taking the lock orders us after a pop_due in progress (which names its timer in
+            // `running` before it lets go), so a popped timer is seen running.
+            unsigned long flags = irq_save();
+            c.lock.lock();
+            c.lock.unlock();
+            irq_restore(flags);
+            while (c.running.load(std::memory_order_seq_cst) == &t) cpu_relax();
+        }
+        if (!t.queue()) return;  // re-armed by its last run: once more
+    }
+}
+
 void timer_interrupt() {
     CpuTimers& c = g_timers[this_cpu_id()];
     c.lock.lock();
     while (Timer* t = c.queue.pop_due(since_boot_ns())) {
+        c.running.store(t, std::memory_order_seq_cst);
         c.lock.unlock();
         t->fire();
         c.lock.lock();
+        c.running.store(nullptr, std::memory_order_release);
     }
     program(c);
     c.lock.unlock();

@@ -67,7 +67,10 @@ private:
 void* pfn_virt(const PvDomain& d, u64 pfn) { return phys_to_virt(d.p2m[pfn] << PAGE_SHIFT); }
 u64 va_to_pfn(const Layout& l, u64 va) { return l.va_to_pfn(va); }
 
-// The hypercall page (xen-pv-abi.md §1.6): a 32-byte stub per hypercall, int3 elsewhere.
+}  // namespace
+
+// The hypercall page (xen-pv-abi.md §1.6): a 32-byte stub per hypercall, int3 elsewhere.  Also
+// XEN_DOMCTL_hypercall_init's.
 void fill_hypercall_page(u8* page) {
     mem_set(page, 0xcc, PAGE_SIZE);
     for (u32 i = 0; i < PAGE_SIZE / 32; ++i) {
@@ -85,6 +88,8 @@ void fill_hypercall_page(u8* page) {
         mem_copy(p + 4, &i, 4);
     }
 }
+
+namespace {
 
 bool allocate_memory(PvDomain& d, u64 nr_pages) {
     d.p2m = static_cast<u64*>(hv_heap().alloc(nr_pages * sizeof(u64)));
@@ -205,34 +210,18 @@ PvDomain* build_dom0(const Dom0Input& in) {
         return nullptr;
     }
 
-    auto* d = heap_new<PvDomain>(hv_heap());
-    if (!d) return nullptr;
-    d->id = 0;
-    d->privileged = true;
+    DomainConfig config{0, true, in.nr_vcpus, in.nr_vcpus, evtchn::NR_PORTS - 1, false};
+    Result<PvDomain*> created = domain_create(config);
+    if (!created) {
+        pv_err("dom0: cannot create the domain: %s\n", errno_name(created.error()));
+        return nullptr;
+    }
+    PvDomain* d = *created;
     if (!allocate_memory(*d, nr_pages)) {
         pv_err("dom0: out of memory for %lu pages\n", nr_pages);
         return nullptr;
     }
 
-    // Shared info: one hypervisor-allocated page the guest maps by its machine address.
-    void* si = mm::alloc_pages(0);
-    if (!si) return nullptr;
-    mem_set(si, 0, PAGE_SIZE);
-    d->shared_info = static_cast<shared_info_t*>(si);
-    d->shared_info_mfn = virt_to_phys(si) >> PAGE_SHIFT;
-    if (!mmu_assign(*d, d->shared_info_mfn)) return nullptr;  // the guest may map it
-    for (auto& v : d->shared_info->vcpu_info) v.evtchn_upcall_mask = 1;
-    sched_add_domain(*d);
-    for (unsigned i = 0; i < in.nr_vcpus; ++i) {
-        if (!vcpu_create(*d, i)) {
-            pv_err("dom0: out of memory for vCPU %u\n", i);
-            return nullptr;
-        }
-    }
-    publish_wallclock(*d);
-    d->evtchn = heap_new<EventChannels>(hv_heap(), domid_t{0});
-    if (!d->evtchn) return nullptr;
-    events_register_domain(*d);
 
     build_page_tables(*d, l);
     if (l.p2m_separate && map_separate_p2m(*d, l) != l.nr_p2m_frames) {

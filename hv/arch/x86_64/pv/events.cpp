@@ -35,9 +35,16 @@ public:
     void wake_pollers(domid_t d, evtchn_port_t port) {
         if (PvDomain* dom = domain_find(d)) vcpu_wake_pollers(*dom, port);
     }
-    bool controls(domid_t d, domid_t) const { return d == 0; }
+    // Xen's XSM_TARGET through the dummy policy: a privileged (control) domain.
+    bool controls(domid_t d, domid_t) const {
+        PvDomain* dom = domain_find(d);
+        return dom && dom->privileged;
+    }
     bool may_bind(domid_t, domid_t) const { return true; }
-    bool paused_by_controller(domid_t) const { return false; }
+    bool paused_by_controller(domid_t d) const {
+        PvDomain* dom = domain_find(d);
+        return dom && dom->controller_pause_count.load() > 0;
+    }
 };
 static_assert(EvtchnEnv<X86EvtchnEnv>);
 
@@ -46,7 +53,7 @@ EvtchnOps<X86EvtchnEnv> g_ops(g_env);
 
 }  // namespace
 
-void events_register_domain(PvDomain& d) { (void)domain_insert(d); }
+void events_destroy_domain(PvDomain& d) { g_ops.destroy(*d.evtchn); }
 
 long do_event_channel_op(PvVcpu& v, const HypercallArgs& a) {
     int cmd = static_cast<int>(a.a1);

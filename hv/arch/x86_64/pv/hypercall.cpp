@@ -123,6 +123,7 @@ long do_sched_op(PvVcpu& v, const HypercallArgs& a) {
         sched_shutdown_t s;
         if (!get_guest(s, a.a2)) return err(XEN_EFAULT);
         domain_shutdown(*v.domain, s.reason & 0xff);  // Xen keeps the reason as a u8
+        return 0;  // the vCPU is paused: the guest sees this only if the domain is resumed
     }
     case SCHEDOP_shutdown_code: {
         sched_shutdown_t s;
@@ -140,8 +141,12 @@ long do_sched_op(PvVcpu& v, const HypercallArgs& a) {
     case SCHEDOP_remote_shutdown: {
         sched_remote_shutdown_t s;
         if (!get_guest(s, a.a2)) return err(XEN_EFAULT);
-        if (s.domain_id != v.domain->id) return err(XEN_ESRCH);  // the only domain, for now
-        domain_shutdown(*v.domain, s.reason & 0xff);
+        PvDomain* d = domain_find(s.domain_id);
+        if (!d) return err(XEN_ESRCH);
+        // Xen's XSM_DM_PRIV: a control domain (or the target's device model), not the target.
+        if (!v.domain->privileged) return err(XEN_EPERM);
+        domain_shutdown(*d, s.reason & 0xff);
+        return 0;
     }
     default:
         return err(XEN_ENOSYS);
@@ -164,17 +169,28 @@ long do_vm_assist(PvVcpu& v, const HypercallArgs& a) {
     return 0;
 }
 
+// memory_op(cmd, arg): the command is the low MEMOP_CMD_MASK bits; the bits above carry the
+// extent to resume from in a continuation of the reservation calls (memory.cpp), and must be
+// zero for the common calls (-EINVAL, as Xen).  The x86 calls compare the whole command.
 long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
-    switch (a.a1) {
+    const auto op = static_cast<unsigned>(a.a1 & MEMOP_CMD_MASK);
+    const u64 start_extent = a.a1 >> MEMOP_EXTENT_SHIFT;
+    switch (op) {
+    case XENMEM_increase_reservation:
+    case XENMEM_decrease_reservation:
+    case XENMEM_populate_physmap:
+        return memory_reservation_op(v, op, start_extent, a.a2);
     case XENMEM_maximum_ram_page:
+        if (start_extent) return err(XEN_EINVAL);
         return static_cast<long>(mm::frames().nr_frames() - 1);
     case XENMEM_current_reservation:
-    case XENMEM_maximum_reservation: {
-        domid_t id;
-        if (!get_guest(id, a.a2)) return err(XEN_EFAULT);
-        if (id != DOMID_SELF && id != v.domain->id) return err(XEN_ESRCH);
-        return static_cast<long>(a.a1 == XENMEM_current_reservation ? v.domain->nr_pages : v.domain->max_pages);
+    case XENMEM_maximum_reservation:
+        if (start_extent) return err(XEN_EINVAL);
+        return memory_reservation_query(v, op, a.a2);
+    default:
+        break;
     }
+    switch (a.a1) {
     case XENMEM_memory_map:
         // A PV domain has a pseudo-physical map only when a toolstack gave it one
         // (XENMEM_set_memory_map, with the domains of issue 4); without, Xen answers -ENOSYS
@@ -300,6 +316,7 @@ long set_debugreg(PvVcpu& v, u64 reg, u64 val) {
     case 0: case 1: case 2: case 3:
         if (!guest_range_ok(val, 8) || !canonical(val)) return err(XEN_EPERM);
         v.debugreg[reg] = val;
+        if (&v != current()) return 0;  // another vCPU's (setvcpucontext): loaded when it runs
         switch (reg) {
         case 0: asm volatile("mov %0, %%db0" : : "r"(val)); break;
         case 1: asm volatile("mov %0, %%db1" : : "r"(val)); break;
@@ -318,7 +335,7 @@ long set_debugreg(PvVcpu& v, u64 reg, u64 val) {
             if (((val >> (16 + 4 * i)) & 3) == 2) return err(XEN_EPERM);  // I/O breakpoint
         v.debugreg[7] = (val & 0xffff27ff) | 0x400;
         u64 dr7 = v.debugreg[7];
-        asm volatile("mov %0, %%db7" : : "r"(dr7));
+        if (&v == current()) asm volatile("mov %0, %%db7" : : "r"(dr7));
         return 0;
     }
     default:
@@ -520,6 +537,8 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_set_gdt, do_set_gdt},
     {__HYPERVISOR_update_descriptor, do_update_descriptor},
     {__HYPERVISOR_event_channel_op, do_event_channel_op},
+    {__HYPERVISOR_domctl, do_domctl},
+    {__HYPERVISOR_sysctl, do_sysctl},
 };
 
 constexpr unsigned NR_HYPERCALLS = 64;

@@ -36,7 +36,7 @@ public:
         return d == dom0_owner() && mfn < max_io_mfn() && !(pa >= 0xfec00000 && pa < 0xff000000);
     }
     bool cache_attrs_permitted(Owner d) const { return d == dom0_owner(); }
-    void free_frame(u64 mfn, Owner) { (void)mm::frames().free(mfn, 0); }
+    void free_frame(u64 mfn, Owner d) { memory_frame_freed(mfn, d); }
     void flush_for_type_change(u64, Owner) {
         // A domain runs on one CPU (this one) for now: a local flush reaches every TLB entry.
         write_cr3(read_cr3());
@@ -87,9 +87,19 @@ void log_refusal(const PvDomain& d, const char* what, u64 arg, Errno e) {
     pv_warn("d%u: %s %#lx refused: %s\n", d.id, what, arg, errno_name(e));
 }
 
-bool self_or_own(const PvVcpu& v, u64 domid) {
-    return domid == DOMID_SELF || domid == v.domain->id;
+// The domain whose frames a call names (Xen's get_pg_owner): DOMID_SELF is the caller, any
+// other live domain is itself; the caller's own id is refused (Xen: "cannot specify itself as
+// foreign domain"), as are unknown ids and, for now, DOMID_IO and DOMID_XEN.  nullptr: -ESRCH.
+PvDomain* pg_owner_of(PvVcpu& v, u32 foreigndom) {
+    auto id = static_cast<domid_t>(foreigndom);
+    if (id == DOMID_SELF) return v.domain;
+    if (id == v.domain->id) return nullptr;
+    return domain_find(id);
 }
+
+// The dummy XSM policy's XSM_TARGET for memory operations on another domain's frames: only a
+// privileged caller may (-EPERM otherwise).
+bool may_act_on(const PvDomain& caller, const PvDomain& target) { return &caller == &target || caller.privileged; }
 
 }  // namespace
 
@@ -102,6 +112,13 @@ void fill_hypervisor_l4_slots(u64* l4) {
 }
 
 Result<void> mmu_assign(PvDomain& d, u64 mfn) { return g_mmu.assign(mfn, owner_of(d)); }
+
+Result<void> mmu_release(PvDomain& d, u64 mfn) { return g_mmu.release(owner_of(d), mfn); }
+
+// The frames of a domain are not listed anywhere (a frame's record has no room for Xen's
+// page_list link): relinquish sweeps the frame table, one word per frame.
+void mmu_release_range(PvDomain& d, u64 first, u64 nr) { (void)g_mmu.relinquish(owner_of(d), first, nr); }
+u64 mmu_nr_frames() { return mm::frames().nr_frames(); }
 
 Result<void> mmu_pin_root(PvDomain& d, u64 l4_mfn) {
     if (auto r = g_mmu.pin_table(owner_of(d), 4, l4_mfn); !r) return r;
@@ -117,9 +134,19 @@ constexpr long PREEMPTED = 1;  // a round's result besides 0 and -errno: continu
 // headers): the top bit, so a count has 31 bits left.
 constexpr u32 MMU_UPDATE_PREEMPTED = 0x80000000u;
 
-// The requests of one mmu_update round; *i counts those done.  0, -errno, or PREEMPTED.
-long mmu_update_requests(PvVcpu& v, u64 reqs, u32 count, u32* i) {
-    Owner d = owner_of(*v.domain);
+// The domains of one list call: whose tables mmu_update writes (pt) and whose frames the entries
+// map or the operations name (pg); both the caller unless it names others.
+struct ListOwners {
+    PvDomain* pt;
+    PvDomain* pg;
+};
+
+// The requests of one mmu_update round; *i counts those done.  0, -errno, or PREEMPTED.  Naming
+// another domain's tables or frames takes privilege, checked per request as Xen's XSM hook
+// (-EPERM for that request).
+long mmu_update_requests(PvVcpu& v, const ListOwners& o, u64 reqs, u32 count, u32* i) {
+    Owner pt = owner_of(*o.pt), pg = owner_of(*o.pg);
+    bool foreign = o.pt != v.domain || o.pg != v.domain;
     long rc = 0;
     for (; *i < count; ++*i) {
         if (*i && hypercall_preempt_check(v)) {
@@ -135,15 +162,20 @@ long mmu_update_requests(PvVcpu& v, u64 reqs, u32 count, u32* i) {
         // unknown commands, -ENOSYS.
         unsigned cmd = req.ptr & 7;
         u64 mfn = req.ptr >> PAGE_SHIFT;
+        if ((cmd == MMU_NORMAL_PT_UPDATE || cmd == MMU_PT_UPDATE_PRESERVE_AD || cmd == MMU_MACHPHYS_UPDATE) &&
+            foreign && !v.domain->privileged) {
+            rc = err(XEN_EPERM);
+            break;
+        }
         if (cmd == MMU_NORMAL_PT_UPDATE || cmd == MMU_PT_UPDATE_PRESERVE_AD) {
             auto index = static_cast<unsigned>((req.ptr & (PAGE_SIZE - 1)) >> 3);
-            if (auto r = g_mmu.update_entry(d, mfn, index, req.val, cmd == MMU_PT_UPDATE_PRESERVE_AD); !r) {
+            if (auto r = g_mmu.update_entry(pt, mfn, index, req.val, cmd == MMU_PT_UPDATE_PRESERVE_AD, pg); !r) {
                 log_refusal(*v.domain, "mmu_update of entry", req.val, r.error());
                 rc = err(r.error());
                 break;
             }
         } else if (cmd == MMU_MACHPHYS_UPDATE) {
-            if (!g_mmu.get_page(mfn, d)) {
+            if (!g_mmu.get_page(mfn, pg)) {
                 rc = err(XEN_EINVAL);
                 break;
             }
@@ -158,10 +190,31 @@ long mmu_update_requests(PvVcpu& v, u64 reqs, u32 count, u32* i) {
     return rc;
 }
 
-// The operations of one mmuext_op round; *i counts those done.  0, -errno, or PREEMPTED.
-long mmuext_ops(PvVcpu& v, u64 ops, u32 count, u32* i) {
+// A pin of a frame of pg's made by another domain: if pg is dying, relinquish may already have
+// swept past the frame, so the pin goes again at once (Xen's race with
+// domain_relinquish_resources); the call still succeeds.
+void drop_pin_if_dying(PvDomain& pg, u64 mfn) {
+    bool dying;
+    {
+        SpinGuard g(pg.page_alloc_lock);
+        dying = pg.is_dying;
+    }
+    if (dying) (void)g_mmu.unpin_table(owner_of(pg), mfn);
+}
+
+// The mmuext_op commands that act on the caller's own vCPU state (roots, TLBs, caches, LDT).
+bool acts_on_caller(unsigned cmd) {
+    return (cmd >= MMUEXT_NEW_BASEPTR && cmd <= MMUEXT_SET_LDT) || cmd == MMUEXT_NEW_USER_BASEPTR ||
+           cmd == MMUEXT_FLUSH_CACHE_GLOBAL;
+}
+
+// The operations of one mmuext_op round; *i counts those done.  0, -errno, or PREEMPTED.  With a
+// foreign domain (o.pg, checked by the caller) the pins, CLEAR_PAGE and COPY_PAGE act on its
+// frames; the operations on the caller's own vCPU state are refused with -EPERM, as in Xen.
+long mmuext_ops(PvVcpu& v, const ListOwners& o, u64 ops, u32 count, u32* i) {
     PvDomain& dom = *v.domain;
-    Owner d = owner_of(dom);
+    Owner d = owner_of(*o.pg);
+    const bool foreign = o.pg != &dom;
     long rc = 0;
     for (; *i < count; ++*i) {
         if (*i && hypercall_preempt_check(v)) {
@@ -174,12 +227,14 @@ long mmuext_ops(PvVcpu& v, u64 ops, u32 count, u32* i) {
             break;
         }
         Result<void> r = ok();
-        switch (op.cmd) {
+        if (foreign && acts_on_caller(op.cmd)) r = error(XEN_EPERM);
+        if (r) switch (op.cmd) {
         case MMUEXT_PIN_L1_TABLE:
         case MMUEXT_PIN_L2_TABLE:
         case MMUEXT_PIN_L3_TABLE:
         case MMUEXT_PIN_L4_TABLE:
             r = g_mmu.pin_table(d, op.cmd - MMUEXT_PIN_L1_TABLE + 1, op.arg1.mfn);
+            if (r && foreign) drop_pin_if_dying(*o.pg, op.arg1.mfn);
             break;
         case MMUEXT_UNPIN_TABLE:
             r = g_mmu.unpin_table(d, op.arg1.mfn);
@@ -280,7 +335,7 @@ long mmuext_ops(PvVcpu& v, u64 ops, u32 count, u32* i) {
 // -ESRCH, not after mmuext_op's).  A count of exactly MMU_UPDATE_PREEMPTED with no list is the
 // round that only reports a result, passed in foreigndom (Xen's old_guest_table continuation:
 // pvisor never makes one, but a guest may make the call).
-using ListRunner = long (*)(PvVcpu& v, u64 list, u32 count, u32* i);
+using ListRunner = long (*)(PvVcpu& v, const ListOwners& o, u64 list, u32 count, u32* i);
 long mmu_list_call(PvVcpu& v, const HypercallArgs& a, unsigned op, u64 item_size, ListRunner run) {
     u64 list = a.a1, pdone = a.a3;
     auto count = static_cast<u32>(a.a2), foreigndom = static_cast<u32>(a.a4);
@@ -291,10 +346,19 @@ long mmu_list_call(PvVcpu& v, const HypercallArgs& a, unsigned op, u64 item_size
         if (pdone) (void)get_guest(done, pdone);
     }
     if (!guest_array_ok(list)) return err(XEN_EFAULT);
-    bool own = self_or_own(v, foreigndom);  // foreign domains: issue 4
-    if (!own && op == __HYPERVISOR_mmuext_op) return err(XEN_ESRCH);
+    ListOwners o{v.domain, pg_owner_of(v, foreigndom)};
+    if (op == __HYPERVISOR_mmuext_op) {
+        // The whole call is refused for an unknown or forbidden domain, *pdone untouched.
+        if (!o.pg) return err(XEN_ESRCH);
+        if (!may_act_on(*v.domain, *o.pg)) return err(XEN_EPERM);
+    } else if (u32 pt_dom = foreigndom >> 16; pt_dom != 0) {
+        // mmu_update's upper half names the tables' owner, plus one (Xen's "PFD"): unknown is
+        // -ESRCH before anything else.
+        o.pt = domain_find(static_cast<domid_t>(pt_dom - 1));
+        if (!o.pt) return err(XEN_ESRCH);
+    }
     u32 i = 0;
-    long rc = own ? run(v, list, count, &i) : err(XEN_ESRCH);
+    long rc = o.pg ? run(v, o, list, count, &i) : err(XEN_ESRCH);
     if (rc == PREEMPTED)
         rc = create_continuation(v, op, list + u64{i} * item_size, (count - i) | MMU_UPDATE_PREEMPTED, pdone,
                                  foreigndom);
@@ -494,5 +558,7 @@ bool ldt_fault(TrapFrame& f, u64 cr2, bool guest_mode) {
 bool mmu_get_writable(PvDomain& d, u64 mfn) {
     return static_cast<bool>(g_mmu.get_page_and_type(mfn, owner_of(d), PageType::writable));
 }
+
+void mmu_put_writable(u64 mfn) { g_mmu.put_page_and_type(mfn); }
 
 }  // namespace pv::arch::pv

@@ -91,9 +91,10 @@ struct PvVcpu {
     Spinlock state_lock;
     bool down = true;              // not brought up yet, or VCPUOP_down (Xen's _VPF_down)
     bool initialised = false;      // has a context (Xen's is_initialised)
-    u32 pause_count = 0;           // domctl pauses (issue 4)
+    u32 pause_count = 0;           // this vCPU's own pauses (its domain's shutdown); under state_lock
     bool sched_awake = false;      // what the scheduler was last told
     std::atomic<bool> is_running{false};  // on a CPU (its state in the CPU, not here)
+    std::atomic<int> sched_in{0};  // switched in and the scheduler not yet told its context is saved
     unsigned processor = 0;        // the pCPU it runs or last ran on
     // The state a context switch saves and restores besides regs (Xen's save_segments and
     // the FPU): the guest's data segment selectors and its FPU/SSE state (FXSAVE format).
@@ -108,6 +109,7 @@ enum class DomainState : u8 { building, running, shut_down, crashed };
 namespace pv {
 class EventChannels;
 }
+struct xen_domctl_getdomaininfo;  // core/xen_ctl.hpp
 namespace pv::arch::pv {
 
 struct PvDomain {
@@ -115,12 +117,37 @@ struct PvDomain {
     bool privileged = false;
     DomainState state = DomainState::building;
     u8 shutdown_reason = 0;
-    // SCHEDOP_shutdown_code: the reason to report, set once before the shutdown itself
+    // The reason reported: the first one set, by SCHEDOP_shutdown_code or the shutdown itself
     // (Xen's shutdown_code; NO_SHUTDOWN_CODE until set).
-    static constexpr u8 NO_SHUTDOWN_CODE = 0xff;
-    u8 shutdown_code = NO_SHUTDOWN_CODE;
-    u64 nr_pages = 0;
+    static constexpr u32 NO_SHUTDOWN_CODE = ~u32{0};
+    u32 shutdown_code = NO_SHUTDOWN_CODE;
+    // Life under the control interface (domain.cpp; Xen's struct domain fields of those names).
+    Spinlock shutdown_lock;
+    bool shutting_down = false;            // its vCPUs are paused for the shutdown
+    bool shut_down = false;                // ... and that is final (XEN_DOMINF_shutdown)
+    enum class Dying : u8 { alive, dying, dead };
+    Dying dying = Dying::alive;            // destroydomain's progress
+    std::atomic<u32> pause_count{0};       // domain_pause()s in force: no vCPU runs
+    std::atomic<u32> controller_pause_count{0};  // pausedomain's count (1 from createdomain); changed under the domctl lock
+    bool creation_finished = false;        // the controller's count first went to 0
+    u32 cdf_flags = 0;                     // createdomain's XEN_DOMCTL_CDF_*
+    u32 ssidref = 0;
+    xen_domain_handle_t handle = {};
+    i64 time_offset = 0;                   // settimeoffset: seconds added to the wallclock
+    // The end of destruction: domain_kill is done with it (1) and its last frame went (2), in
+    // either order; whoever completes the pair frees it.  expect_drain: frames were charged
+    // when it started dying, so the drained hook will come.
+    std::atomic<u8> teardown{0};
+    bool expect_drain = false;
+    PvDomain* reap_next = nullptr;  // on the list of drained domains waiting to be freed
+    u64 nr_pages = 0;   // frames charged to the domain (Xen's tot_pages; memory.cpp)
     u64 max_pages = 0;
+    // Guards nr_pages, max_pages and is_dying (Xen's page_alloc_lock); once is_dying is set
+    // (by mmu_relinquish) no frame joins the domain any more.  relinquish_next: where
+    // mmu_relinquish's sweep of the frame table resumes.
+    Spinlock page_alloc_lock;
+    bool is_dying = false;
+    u64 relinquish_next = 0;
     u64* p2m = nullptr;  // the hypervisor's own record: pfn -> mfn (the guest keeps its own copy)
     shared_info_t* shared_info = nullptr;
     u64 shared_info_mfn = 0;
@@ -131,6 +158,46 @@ struct PvDomain {
     PvVcpu* vcpu[MAX_VCPUS] = {};  // vcpu[0 .. max_vcpus) exist
     sched::CreditDomain sdom;
 };
+
+// Creating, pausing, shutting down and destroying domains (domain.cpp).  domain_create makes an
+// empty domain (shared_info, event channels, the scheduler's record, nr_vcpus vCPUs) and enters
+// it in the table; domctl createdomain gives nr_vcpus 0 (XEN_DOMCTL_max_vcpus makes them).
+struct DomainConfig {
+    domid_t id;
+    bool privileged;
+    unsigned max_vcpus;
+    unsigned nr_vcpus;          // created now
+    evtchn_port_t max_evtchn_port;
+    bool start_paused;          // held by the controller's pause until unpausedomain
+};
+Result<PvDomain*> domain_create(const DomainConfig& c);
+// Creates vCPUs [0, n) that do not exist yet (XEN_DOMCTL_max_vcpus).
+Result<void> domain_create_vcpus(PvDomain& d, unsigned n);
+// Xen's domain_pause (no vCPU of d runs when it returns: each is asleep and its context saved)
+// and domain_unpause.  Never on the caller's own domain.
+void domain_pause(PvDomain& d);
+void domain_unpause(PvDomain& d);
+// pausedomain / unpausedomain: the controller's count (Xen's _by_systemcontroller).
+long domain_pause_by_controller(PvDomain& d);
+long domain_unpause_by_controller(PvDomain& d);
+// destroydomain (Xen's domain_kill): 0 when d is gone; -EINVAL for the caller's own domain;
+// 1 when preempted (call again, from a continuation).
+long domain_kill(PvVcpu& caller, PvDomain& d);
+// Frees the dead domains whose last frame went since (under the domctl lock: one grace period
+// at a time, and never inside the memory path that dropped the frame).
+void domain_reap();
+// The global VIRQ_DOM_EXC to domain 0 (a domain shut down or died).
+void send_dom_exc();
+// Returns every frame of a dying domain's (no vCPU of d runs, its vCPUs' page-table, GDT and
+// vcpu_info references are already dropped): true when done, false when it stopped early to let
+// the caller preempt (called again until true).  Every frame mmu_assign gave d goes back to the
+// allocator, including its shared_info page, now or at the last put of a reference held
+// elsewhere (a foreign mapping).  The memory part of domain destruction (mmu.cpp/memory.cpp).
+bool mmu_relinquish(PvDomain& d);
+// getdomaininfo's record of d (domctl.cpp).
+void domain_info(const PvDomain& d, xen_domctl_getdomaininfo& info);
+// Drops the writable type reference mmu_get_writable took.
+void mmu_put_writable(u64 mfn);
 
 // The domain table (domain_table.cpp): domains by id, from creation to destruction.
 bool domain_insert(PvDomain& d);  // false: the id is taken or reserved
@@ -174,6 +241,33 @@ Result<void> mmu_assign(PvDomain& d, u64 mfn);
 Result<void> mmu_pin_root(PvDomain& d, u64 l4_mfn);
 // The hypervisor's L4 slots (256-271, with the M2P in 256) for a guest L4.
 void fill_hypervisor_l4_slots(u64* l4);
+// d gives up frame mfn (decrease_reservation): EINVAL when it is not d's.
+Result<void> mmu_release(PvDomain& d, u64 mfn);
+// release() on every frame of d's among machine frames [first, first + nr) (mmu_relinquish's
+// sweep, in chunks); the frame table's size.
+void mmu_release_range(PvDomain& d, u64 first, u64 nr);
+u64 mmu_nr_frames();
+
+// memory_op's command word (Xen's xen/hypercall.h, guest-visible through continuations yet not
+// in the public headers): the command in the low bits, the extent a continuation resumes from
+// above them.
+inline constexpr unsigned MEMOP_EXTENT_SHIFT = 6;
+inline constexpr u64 MEMOP_CMD_MASK = (u64{1} << MEMOP_EXTENT_SHIFT) - 1;
+// A domain's memory (memory.cpp).  XENMEM_increase/decrease_reservation and populate_physmap
+// (op, the start extent from the command's upper bits, the guest's xen_memory_reservation), and
+// current/maximum_reservation.
+long memory_reservation_op(PvVcpu& v, unsigned op, u64 start_extent, u64 arg);
+long memory_reservation_query(PvVcpu& v, unsigned op, u64 arg);
+// The last reference to a frame of owner's went (the MMU environment's free_frame).
+void memory_frame_freed(u64 mfn, Owner owner);
+// After mmu_relinquish (declared above, with domain.cpp's contract) d's frames may still be
+// referenced elsewhere (domain 0's foreign mappings): they stay charged to d (nr_pages > 0) and
+// name its Owner, so d must stay in the domain table, its domid taken, until nr_pages is 0.  The
+// put of its last frame, counting its shared_info page (uncharged, but owned and named by the
+// domain too; shared_info_mfn becomes 0 when it goes), calls the hook given here (on whichever
+// CPU drops it, no lock held), where the domain's record may go.  A domain has nothing left
+// when nr_pages == 0 && shared_info_mfn == 0.
+void mmu_on_drained(void (*hook)(PvDomain&));
 struct HypercallArgs {
     u64 a1, a2, a3, a4, a5;
 };
@@ -193,8 +287,9 @@ long do_mmuext_op(PvVcpu& v, const HypercallArgs& a);
 long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
 long do_set_gdt(PvVcpu& v, const HypercallArgs& a);
 long do_event_channel_op(PvVcpu& v, const HypercallArgs& a);
-// Makes the domain's event channels reachable by domid (events.cpp).
-void events_register_domain(PvDomain& d);
+long do_domctl(PvVcpu& v, const HypercallArgs& a);   // domctl.cpp
+long do_sysctl(PvVcpu& v, const HypercallArgs& a);   // sysctl.cpp
+void domctl_reap();  // domain_reap under the domctl lock, unless it is busy (domctl.cpp)
 // On the way back to the guest: enter its event callback if an upcall is pending and unmasked.
 void deliver_upcall(PvVcpu& v, TrapFrame& f);
 // set_debugreg's checks and effect, shared with MOV to DRn emulation: 0 or -errno.
@@ -282,6 +377,21 @@ void sched_init(unsigned nr_cpus);
 void sched_add_domain(PvDomain& d);
 [[noreturn]] void sched_enter_cpu();
 bool sched_ready();
+// The control interface's view of the scheduler: credit parameters (XEN_DOMCTL_scheduler_op),
+// vCPU affinity, the pCPUs it schedules.
+Result<void> sched_adjust(PvDomain& d, u32 cmd, xen_domctl_sched_credit& p);
+Result<void> sched_set_affinity(PvVcpu& v, const sched::CpuMask* hard, const sched::CpuMask* soft);
+const sched::CpuMask& sched_hard_affinity(const PvVcpu& v);
+const sched::CpuMask& sched_soft_affinity(const PvVcpu& v);
+unsigned sched_nr_cpus();
+// Leaves the current vCPU (paused, never to run again) for whatever the scheduler picks, on a
+// fresh stack: nothing of the paths that led here resumes.
+[[noreturn]] void sched_abandon_current();
+// Waits until v is off every CPU with its context saved (after it stopped being runnable).
+void sched_wait_descheduled(PvVcpu& v);
+// Destruction: v (asleep, context saved) leaves the scheduler; then its domain does.
+void sched_remove_vcpu(PvVcpu& v);
+void sched_remove_domain(PvDomain& d);
 // Asks this CPU to reschedule on its way back to the guest (Xen's SCHEDULE_SOFTIRQ).
 void raise_schedule();
 bool resched_pending();
@@ -297,8 +407,14 @@ long vcpu_initialise(PvVcpu& target, const vcpu_guest_context_t& ctx);
 long vcpu_up(PvVcpu& target);
 long vcpu_down(PvVcpu& caller, PvVcpu& target);
 
-// Ends a domain; for domain 0 this ends the machine (power off, reboot, or halt).
-[[noreturn]] void domain_shutdown(PvDomain& d, unsigned reason);
+// Shuts a domain down with a reason (Xen's domain_shutdown): for domain 0 this ends the machine
+// (power off, reboot, or halt); any other domain's vCPUs are paused, it is marked shut down with
+// the first reason given, and domain 0 gets VIRQ_DOM_EXC.
+void domain_shutdown(PvDomain& d, unsigned reason);
+// The current vCPU's domain crashed: reported and shut down with SHUTDOWN_crash; this CPU never
+// returns to the guest.
 [[noreturn]] void domain_crash(PvDomain& d, const TrapFrame& f, const char* why);
+// The hypercall page (xen-pv-abi.md §1.6) written into one page.
+void fill_hypercall_page(u8* page);
 
 }  // namespace pv::arch::pv

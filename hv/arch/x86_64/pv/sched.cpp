@@ -183,16 +183,19 @@ void context_switch(PvVcpu* prev, PvVcpu* next, TrapFrame* f, sched::CreditUnit*
     g_cpu[cpu].curr = next;
     if (next) {
         next->processor = cpu;
+        next->sched_in.fetch_add(1, std::memory_order_acq_rel);
         next->is_running.store(true, std::memory_order_release);
         restore_state(*next);
         ldt_switch(prev, *next);
         if (f) *f = next->regs;
     } else {
+        if (prev) destroy_ldt(*prev);  // no vCPU after it may see its LDT pages in the window
         write_cr3(paging::hv_tables().root());
     }
     if (prev) {
         prev->is_running.store(false, std::memory_order_release);
         poke(g_sched->context_saved(*prev_unit, t));
+        prev->sched_in.fetch_sub(1, std::memory_order_acq_rel);  // sched_wait_descheduled may go on
     }
     if (next) {
         // Segment selectors last: they index next's GDT and LDT.  A refused one enters the
@@ -306,6 +309,19 @@ void sched_init(unsigned nr_cpus) {
 
 void sched_add_domain(PvDomain& d) { g_sched->add_domain(d.sdom, d.id); }
 
+Result<void> sched_adjust(PvDomain& d, u32 cmd, xen_domctl_sched_credit& p) { return g_sched->adjust(d.sdom, cmd, p); }
+
+Result<void> sched_set_affinity(PvVcpu& v, const sched::CpuMask* hard, const sched::CpuMask* soft) {
+    Result<sched::CpuMask> r = g_sched->set_affinity(v.unit, hard, soft, now());
+    if (!r) return error(r.error());
+    poke(*r);
+    return ok();
+}
+
+const sched::CpuMask& sched_hard_affinity(const PvVcpu& v) { return v.unit.hard_affinity(); }
+const sched::CpuMask& sched_soft_affinity(const PvVcpu& v) { return v.unit.soft_affinity(); }
+unsigned sched_nr_cpus() { return g_sched->nr_cpus(); }
+
 void sched_add_vcpu(PvVcpu& v) {
     v.unit.vcpu = &v;
     g_sched->insert_unit(v.unit, v.domain->sdom, v.id, v.id % g_sched->nr_cpus());
@@ -333,7 +349,39 @@ void exit_to_guest(TrapFrame& f) {
     if (PvVcpu* v = g_cpu[cpu].curr) deliver_upcall(*v, f);
 }
 
-bool vcpu_runnable(const PvVcpu& v) { return !v.down && !v.blocked.load() && v.pause_count == 0; }
+bool vcpu_runnable(const PvVcpu& v) {
+    return !v.down && !v.blocked.load() && v.pause_count == 0 && v.domain->pause_count.load() == 0;
+}
+
+// The crashed vCPU's registers stay where they are (it never runs again); the idle loop's
+// do_schedule switches away from it without a frame, on the main stack's top, below the one
+// TrapFrame slot (the guest frame there, if any, is dead too).
+[[noreturn]] void sched_abandon_current() {
+    irq_disable();
+    raise_schedule();
+    u64 block = reinterpret_cast<u64>(__builtin_frame_address(0)) & ~u64{32768 - 1};
+    u64 sp = (block + 5 * PAGE_SIZE - sizeof(TrapFrame) - 64) & ~u64{15};
+    asm volatile("mov %0, %%rsp\n\t"
+                 "call *%1"
+                 :
+                 : "r"(sp), "r"(&idle_loop)
+                 : "memory");
+    __builtin_unreachable();
+}
+
+void sched_wait_descheduled(PvVcpu& v) {
+    while (v.is_running.load(std::memory_order_acquire) || v.sched_in.load(std::memory_order_acquire))
+        cpu_relax();
+}
+
+void sched_remove_vcpu(PvVcpu& v) {
+    g_sched->remove_unit(v.unit);
+    // No CPU may take a later vCPU at this address for this one (the selector shortcut).
+    for (auto& c : g_cpu)
+        if (c.last == &v) c.last = nullptr;
+}
+
+void sched_remove_domain(PvDomain& d) { g_sched->remove_domain(d.sdom); }
 
 void vcpu_wake(PvVcpu& v) {
     sched::CpuMask pokes;

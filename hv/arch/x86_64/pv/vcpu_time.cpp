@@ -115,7 +115,8 @@ void publish_time(PvVcpu& v) {
 
 void publish_wallclock(PvDomain& d) {
     if (!d.shared_info) return;
-    u64 boot = time::wallclock_at_boot_s();  // the time of day when system time was 0
+    // The time of day when system time was 0, moved by the toolstack's settimeoffset.
+    u64 boot = time::wallclock_at_boot_s() + static_cast<u64>(d.time_offset);
     shared_info_t& si = *d.shared_info;
     si.wc_version = si.wc_version + 1;
     asm volatile("" : : : "memory");

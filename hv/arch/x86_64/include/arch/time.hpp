@@ -38,6 +38,9 @@ template <typename F> bool wait_for(F cond, u64 timeout_ns, u64 step_ns = 20'000
 // in the timer interrupt, with interrupts off; it may set or stop timers.
 void timer_set(Timer& t, u64 when_ns);
 void timer_stop(Timer& t);
+// Xen's kill_timer: stopped, and its function no longer running on any CPU when this returns
+// (the function must not re-arm it by then).  For a timer about to be freed.
+void timer_kill(Timer& t);
 // The timer vector's handler: runs the timers that are due and programs the next deadline.
 void timer_interrupt();
 
