@@ -428,6 +428,15 @@ u64 check_memory_op(const start_info_t* si) {
     CHECK_EQ("memory_op.current_reservation", hc::memory_op(XENMEM_current_reservation, &self),
              static_cast<i64>(si->nr_pages));
     CHECK_EQ("memory_op.bad_cmd", hc::memory_op(999, nullptr), -XEN_ENOSYS);
+    // add_to_physmap is for translated (HVM/PVH) guests: a PV domain maps shared_info by MFN.
+    xen_add_to_physmap_t atp{};
+    atp.domid = DOMID_SELF;
+    atp.space = XENMAPSPACE_shared_info;
+    atp.idx = 0;
+    atp.gpfn = 0x100000;
+    long atp_rc = hc::memory_op(XENMEM_add_to_physmap, &atp);
+    info("add_to_physmap: rc %ld", atp_rc);
+    CHECK_EQ("memory_op.add_to_physmap_pv", atp_rc, -XEN_EACCES);
     return max_ram_page > 0 ? static_cast<u64>(max_ram_page) : 0;
 }
 

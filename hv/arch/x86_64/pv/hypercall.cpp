@@ -191,6 +191,17 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
         break;
     }
     switch (a.a1) {
+    case XENMEM_add_to_physmap: {
+        // For translated (HVM/PVH) guests only; a PV domain gets -EACCES once the target
+        // domain is found, as Xen (a PV guest maps shared_info and grants by machine frame).
+        xen_add_to_physmap_t x;
+        if (!get_guest(x, a.a2)) return err(XEN_EFAULT);
+        if (x.space == XENMAPSPACE_gmfn_foreign) return err(XEN_EINVAL);
+        PvDomain* t = x.domid == DOMID_SELF ? v.domain : domain_find(x.domid);
+        if (!t) return err(XEN_ESRCH);
+        if (t != v.domain && !v.domain->privileged) return err(XEN_EPERM);
+        return err(XEN_EACCES);
+    }
     case XENMEM_memory_map:
         // A PV domain has a pseudo-physical map only when a toolstack gave it one
         // (XENMEM_set_memory_map, with the domains of issue 4); without, Xen answers -ENOSYS
