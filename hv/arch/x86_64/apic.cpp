@@ -112,14 +112,26 @@ void send_startup(u32 apic_id, u8 page) {
 
 void timer_calibrate() {
     if (g_deadline) return;  // the deadline is in TSC ticks: nothing to measure
-    // Count APIC timer ticks (divide by 16) over 1 ms of TSC time.
+    // Count APIC timer ticks (divide by 16) over a PIT window, the median of three: the APIC
+    // timer and the PIT share one clock (on hardware the bus and the PIT crystal; under
+    // emulation the host's), which the TSC need not follow exactly, and a single short window
+    // can be skewed by the CPU being away (an SMI, or a descheduled emulator thread).
     write(REG_TIMER_DIV, 0x3);
     write(REG_LVT_TIMER, LVT_MASKED);
-    write(REG_TIMER_INIT, 0xffffffff);
-    time::udelay(1000);
-    u32 elapsed = 0xffffffff - read(REG_TIMER_CUR);
+    u64 per_window[3];
+    for (u64& w : per_window) {
+        write(REG_TIMER_INIT, 0xffffffff);
+        w = time::pit_window([] { return static_cast<u64>(0xffffffffu - read(REG_TIMER_CUR)); });
+    }
     write(REG_TIMER_INIT, 0);
-    g_ticks_per_ms = elapsed ? elapsed : 1;
+    for (unsigned i = 1; i < 3; ++i)
+        for (unsigned j = i; j > 0 && per_window[j - 1] > per_window[j]; --j) {
+            u64 x = per_window[j];
+            per_window[j] = per_window[j - 1];
+            per_window[j - 1] = x;
+        }
+    u64 per_ms = per_window[1] / time::PIT_WINDOW_MS;
+    g_ticks_per_ms = per_ms ? static_cast<u32>(per_ms) : 1;
 }
 
 void timer_init_cpu() {

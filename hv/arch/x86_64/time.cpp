@@ -15,28 +15,56 @@ namespace {
 
 u64 g_tsc_khz = 0;
 constexpr u32 PIT_HZ = 1193182;
-constexpr u32 CALIBRATE_MS = 5;
 
 }  // namespace
 
-bool calibrate_tsc() {
-    // PIT channel 2 in mode 0 counts down once; its output shows up in port 0x61 bit 5.  The
-    // gate (bit 0) starts it, the speaker (bit 1) stays off.
-    constexpr u32 count = PIT_HZ * CALIBRATE_MS / 1000;
+u64 pit_window_raw(u64 (*counter)()) {
+    // PIT channel 2 counts PIT_WINDOW_MS down once in mode 0; its output shows up in port 0x61
+    // bit 5.  The gate (bit 0) starts it, the speaker (bit 1) stays off.
+    constexpr u32 count = PIT_HZ * PIT_WINDOW_MS / 1000;
     u8 ctl = inb(0x61);
     outb(0x61, static_cast<u8>((ctl & ~0x02) & ~0x01));
     outb(0x43, 0xb0);  // channel 2, lobyte/hibyte, mode 0, binary
     outb(0x42, static_cast<u8>(count & 0xff));
     outb(0x42, static_cast<u8>(count >> 8));
     outb(0x61, static_cast<u8>((ctl & ~0x02) | 0x01));
-    u64 start = rdtsc();
+    u64 start = counter();
     u64 spins = 0;
     while (!(inb(0x61) & 0x20)) {
-        if (++spins > 100000000) return false;
+        if (++spins > 100000000) return 0;
     }
-    u64 ticks = rdtsc() - start;
+    u64 ticks = counter() - start;
     outb(0x61, ctl);
-    g_tsc_khz = ticks / CALIBRATE_MS;
+    return ticks;
+}
+
+namespace {
+
+u64 measure_tsc_once() {
+    return pit_window_raw([] { return rdtsc(); });
+}
+
+}  // namespace
+
+// The median of several short measurements: under emulation (or an SMI on hardware) the CPU can
+// be away for milliseconds between starting the PIT and reading the TSC, or between the PIT's
+// end and noticing it, which skews one window either way; the median drops those.  A wrong
+// rate would make every timer fire early or late (the TSC-deadline timer converts with the
+// platform's own notion of the TSC), which the scheduler's accounting cannot survive.
+bool calibrate_tsc() {
+    constexpr unsigned RUNS = 5;
+    u64 t[RUNS];
+    for (unsigned i = 0; i < RUNS; ++i) {
+        t[i] = measure_tsc_once();
+        if (!t[i]) return false;
+    }
+    for (unsigned i = 1; i < RUNS; ++i)  // insertion sort: five values
+        for (unsigned j = i; j > 0 && t[j - 1] > t[j]; --j) {
+            u64 x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    g_tsc_khz = t[RUNS / 2] / PIT_WINDOW_MS;
     return g_tsc_khz > 1000;  // a TSC under 1 MHz is not a TSC
 }
 

@@ -10,6 +10,11 @@ namespace pv::arch::time {
 
 // Measures the TSC frequency against PIT channel 2; returns false when the PIT gives nonsense.
 bool calibrate_tsc();
+// How far `counter` advances while PIT channel 2 counts PIT_WINDOW_MS (0: the PIT never ended);
+// the common ruler of the TSC's and the APIC timer's calibrations.
+inline constexpr u64 PIT_WINDOW_MS = 5;
+u64 pit_window_raw(u64 (*counter)());
+template <typename F> u64 pit_window(F f) { return pit_window_raw(+f); }
 u64 tsc_khz();
 u64 tsc_to_ns(u64 ticks);
 u64 ns_to_tsc(u64 ns);
