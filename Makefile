@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run run-iso iso test unit boot-tests clean
+.PHONY: all deps build run run-iso iso test bench unit boot-tests clean
 all: build iso
 
 deps:
@@ -28,6 +28,11 @@ run-iso: deps iso
 # Install what is missing, build, and run every test (host unit tests and QEMU boot tests) with ctest.
 test: deps build iso
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The benchmark suite: the benchmark kernel on pvisor and on Xen 4.17 under QEMU -icount, compared;
+# results into bench/results/ (bench/README.md).
+bench: deps build
+	python3 bench/run.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

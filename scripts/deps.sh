@@ -2,8 +2,10 @@
 # Installs the Debian packages pvisor needs to build, boot and test, if any is missing.
 set -euo pipefail
 # xen-hypervisor-4.17-amd64: Debian's Xen 4.17, the oracle the guest tests run on (tests/guest).
+# python3-matplotlib: the benchmark suite's chart (bench/run.py).
 pkgs=(build-essential cmake ninja-build python3 libgtest-dev libxen-dev
-      qemu-system-x86 grub-pc-bin grub-common xorriso mtools xen-hypervisor-4.17-amd64)
+      qemu-system-x86 grub-pc-bin grub-common xorriso mtools xen-hypervisor-4.17-amd64
+      python3-matplotlib)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

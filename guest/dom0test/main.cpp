@@ -15,6 +15,10 @@
 // domu.<name>.<check> (and its verdict as domu.<name>.verdict), destroy it, and check the
 // hypervisor's free memory is back where it was before the domain existed
 // (domu.<name>.memory_returned).
+//
+// With mode=fair|smp|cycles on its command line, dom0test runs one of the scheduler and
+// lifecycle tests of sched.cpp instead (the same initrd, only its domu.elf).
+#include "guest/dom0test/dom0test.hpp"
 #include "guest/lib/builder/builder.hpp"
 #include "guest/lib/builder/cpio.hpp"
 #include "guest/lib/builder/xenctl.hpp"
@@ -25,35 +29,50 @@
 #include "guest/lib/hypercall.hpp"
 #include "lib/format.hpp"
 
-namespace {
-
-using namespace pvg;
-using pv::StrView;
-
-// Bounds on the waits, in getdomaininfo polls with a yield between them.  A domU's run is a
-// few milliseconds of guest time; the bound only keeps a hung domain from hanging the test.
-constexpr u64 SHUTDOWN_POLLS = 2'000'000;
-constexpr u64 DESTROY_POLLS = 200'000;
-constexpr u64 MEMORY_POLLS = 200'000;
+namespace dom0t {
 
 const start_info_t* g_si;
 const u8* g_initrd;
 usize g_initrd_size;
 
-char g_console[4096];
-
-// Prints every message the builder collected, as info lines.
 void report(const pv::Diagnostics& diags) {
     for (usize i = 0; i < diags.count(); ++i) info("%s", diags.message(i));
     if (diags.dropped()) info("(%zu more messages dropped)", diags.dropped());
 }
 
-// The first error, for a check's FAIL detail.
 const char* first_error(const pv::Diagnostics& diags) {
     for (usize i = 0; i < diags.count(); ++i)
         if (diags[i].severity == pv::Severity::error) return diags.message(i);
     return "no detail";
 }
+
+const u8* find_file(StrView name, usize* size) {
+    pv::Diagnostics diags;
+    pvb::CpioEntry e;
+    if (!pvb::cpio_find(g_initrd, g_initrd_size, name, e, diags)) {
+        report(diags);
+        return nullptr;
+    }
+    *size = e.size;
+    return e.data;
+}
+
+u64 await_free_pages(u64 baseline) {
+    pv::Diagnostics diags;
+    u64 now = 0;
+    for (u64 i = 0; i < MEMORY_POLLS; ++i) {
+        pv::Result<u64> f = pvb::free_pages(diags);
+        if (!f) break;
+        now = *f;
+        if (now >= baseline) break;
+        hc::sched_op(SCHEDOP_yield, nullptr);
+    }
+    return now;
+}
+
+namespace {
+
+char g_console[4096];
 
 // A name-qualified check name in a static buffer (check lines are printed at once).
 const char* name_of(StrView domu, StrView what) {
@@ -94,36 +113,10 @@ bool relay(StrView domu, StrView text) {
     return verdict_seen && verdict_pass;
 }
 
-const u8* find_file(StrView name, usize* size) {
-    pv::Diagnostics diags;
-    pvb::CpioEntry e;
-    if (!pvb::cpio_find(g_initrd, g_initrd_size, name, e, diags)) {
-        report(diags);
-        return nullptr;
-    }
-    *size = e.size;
-    return e.data;
-}
-
 unsigned reason_code(StrView s) {
     for (unsigned code = 0; code <= SHUTDOWN_soft_reset; ++code)
         if (const char* n = pvb::shutdown_name(code); n && s.equals(n)) return code;
     return ~0u;
-}
-
-// Waits until the hypervisor's free memory is back to `baseline` (destruction may free the
-// last pages a little after the domain disappears from getdomaininfo).
-u64 await_free_pages(u64 baseline) {
-    pv::Diagnostics diags;
-    u64 now = 0;
-    for (u64 i = 0; i < MEMORY_POLLS; ++i) {
-        pv::Result<u64> f = pvb::free_pages(diags);
-        if (!f) break;
-        now = *f;
-        if (now >= baseline) break;
-        hc::sched_op(SCHEDOP_yield, nullptr);
-    }
-    return now;
 }
 
 void run_domu(StrView line) {
@@ -198,8 +191,10 @@ void run_domu(StrView line) {
 }
 
 }  // namespace
+}  // namespace dom0t
 
 extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
+    using namespace dom0t;
     g_si = si;
     set_report_prefix("dom0test");
     print("dom0test: start\n");
@@ -214,6 +209,15 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     report(diags);
     if (!check("dom0.physinfo", baseline.ok(), "%s", first_error(diags))) finish();
     info("free pages at start: %lu", *baseline);
+
+    // The scheduler and lifecycle tests (sched.cpp) instead of the manifest's domUs.
+    StrView mode = cmdline_value(StrView(reinterpret_cast<const char*>(si->cmd_line),
+                                         pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE)),
+                                 "mode");
+    if (!mode.empty()) {
+        run_mode(mode, *baseline);
+        finish();
+    }
 
     usize size = 0;
     const u8* manifest = find_file("manifest", &size);

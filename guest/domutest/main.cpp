@@ -10,7 +10,9 @@
 // code set is the one getdomaininfo reports), so the builder sees the failure even if the ring
 // is lost.
 //
-// Command line: shutdown=<reason> expect_mem=<size> [ramdisk=<bytes>] [name=<label>]
+// Command line: shutdown=<reason> expect_mem=<size> [ramdisk=<bytes>] [name=<label>], or
+// mode=burn for the CPU-bound domU of the scheduler tests (burn.hpp), which checks nothing.
+#include "guest/domutest/burn.hpp"
 #include "guest/lib/check.hpp"
 #include "guest/lib/cmdline.hpp"
 #include "guest/lib/console.hpp"
@@ -177,6 +179,13 @@ unsigned shutdown_reason() {
     return SHUTDOWN_poweroff;
 }
 
+// Spins for ever, counting; see burn.hpp.
+[[noreturn]] void burn() {
+    print("domu: burn\n");
+    auto* counter = reinterpret_cast<volatile u64*>(reinterpret_cast<uptr>(g_ring) + BURN_COUNTER_OFFSET);
+    for (;;) *counter = *counter + 1;
+}
+
 }  // namespace
 
 extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
@@ -187,6 +196,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     g_ring = reinterpret_cast<xencons_interface*>(pfn_to_va(m2p[si->console.domU.mfn]));
     set_console_writer(ring_write);
     set_report_prefix("domu");
+    if (cmdline_value(g_cmdline, "mode").equals("burn")) burn();
     print("domu: start\n");
     check_start_info(si);
     check_entry(si);

@@ -26,6 +26,7 @@
 #define ES_FS 168
 #define ES_GS 176
 #define ES_BSS_OR 184 /* OR of every .bss quadword as loaded: 0 when the builder zeroed it */
-#define ES_SIZE 192
+#define ES_TSC 192    /* the TSC just after the registers were saved (the boot benchmark) */
+#define ES_SIZE 200
 
 #define GUEST_STACK_SIZE 16384

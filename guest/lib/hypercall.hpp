@@ -107,6 +107,9 @@ template <Via via = Via::Syscall> inline long sched_op(int cmd, void* a) {
 template <Via via = Via::Syscall> inline long callback_op(int cmd, const void* a) {
     return hypercall<via>(__HYPERVISOR_callback_op, static_cast<u64>(cmd), arg(a));
 }
+template <Via via = Via::Syscall> inline long grant_table_op(unsigned cmd, void* uop, unsigned count) {
+    return hypercall<via>(__HYPERVISOR_grant_table_op, cmd, arg(uop), count);
+}
 template <Via via = Via::Syscall> inline long event_channel_op(int cmd, void* a) {
     return hypercall<via>(__HYPERVISOR_event_channel_op, static_cast<u64>(cmd), arg(a));
 }

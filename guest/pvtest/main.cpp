@@ -729,6 +729,7 @@ extern "C" [[noreturn]] void guest_main(start_info_t* si) {
     check_time();
     check_vcpus();
     check_reservations();
+    check_grant_tables();
     // shutdown=reboot|crash picks the final SCHEDOP_shutdown reason (default poweroff).
     pv::StrView how = cmdline_value(si, "shutdown");
     finish(how.equals("reboot") ? SHUTDOWN_reboot : how.equals("crash") ? SHUTDOWN_crash : SHUTDOWN_poweroff);

@@ -6,20 +6,12 @@
 #include "guest/lib/console.hpp"
 #include "guest/lib/entry_state.hpp"
 #include "guest/lib/hypercall.hpp"
+#include "guest/lib/pte.hpp"
+#include "guest/lib/time.hpp"
 
 namespace pvt {
 
 using namespace pvg;
-
-// x86-64 page-table entry bits (architectural; Xen's public headers do not define them).
-constexpr u64 PTE_P = 1u << 0;
-constexpr u64 PTE_RW = 1u << 1;
-constexpr u64 PTE_US = 1u << 2;
-constexpr u64 PTE_A = 1u << 5;
-constexpr u64 PTE_D = 1u << 6;
-constexpr u64 PTE_ADDR = 0x000ffffffffff000ull;
-
-constexpr u64 VIRT_BASE = 0xffffffff80000000ull;  // the VIRT_BASE note (guest/lib/guest.ld)
 
 // An address inside Xen's own range (the direct map), never accessible to a guest.
 constexpr u64 HYPERVISOR_ADDRESS = 0xffff830000000000ull;
@@ -61,22 +53,7 @@ long remap_page(const volatile void* page, bool writable);
 
 // System time (ns since the hypervisor booted) from vCPU 0's vcpu_info.time and the TSC, as a
 // PV kernel computes it (shared info must be mapped).
-inline u64 system_time_ns() {
-    volatile vcpu_time_info_t& t = g_shared->vcpu_info[0].time;
-    for (;;) {
-        u32 version = t.version;
-        asm volatile("" : : : "memory");
-        if (version & 1) continue;
-        u32 lo, hi;
-        asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-        u64 delta = ((u64{hi} << 32) | lo) - t.tsc_timestamp;
-        int shift = t.tsc_shift;
-        delta = shift < 0 ? delta >> -shift : delta << shift;
-        u64 ns = t.system_time + static_cast<u64>((static_cast<unsigned __int128>(delta) * t.tsc_to_system_mul) >> 32);
-        asm volatile("" : : : "memory");
-        if (t.version == version) return ns;
-    }
-}
+inline u64 system_time_ns() { return vcpu_system_time_ns(g_shared->vcpu_info[0].time); }
 
 // vCPU 0's arch.cr2, as Xen writes it on delivering a #PF (0 while shared info is unmapped).
 inline u64 vcpu0_cr2() { return g_shared ? g_shared->vcpu_info[0].arch.cr2 : 0; }
@@ -95,5 +72,6 @@ void check_user_mode();          // user.cpp: user page tables, syscall callback
 void check_time();               // time.cpp: vCPU time, timers, SCHEDOP_poll/block, runstate
 void check_vcpus();              // vcpus.cpp: a second vCPU, up/down, the failsafe callback
 void check_reservations();       // memory.cpp: decrease/increase_reservation, populate_physmap
+void check_grant_tables();       // grant.cpp: grant table v1 on domain 0's own grants
 
 }  // namespace pvt

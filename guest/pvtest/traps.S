@@ -9,6 +9,8 @@
  * R11 and RAX itself and must be jumped to (not called). */
 #include <xen/xen.h>
 
+#include "guest/lib/iret_asm.h"
+
     .text
     .globl bp_handler
     .type bp_handler, @function
@@ -134,33 +136,12 @@ trap_common:
     .globl enter_user, enter_user_return
     .type enter_user, @function
 enter_user:
-    pushq %rbx
-    pushq %rbp
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    push_callee_saved
     movq %rsp, user_return_rsp(%rip)
-    subq $72, %rsp
-    movq $0, 0(%rsp)                /* rax */
-    movq $0, 8(%rsp)                /* r11 */
-    movq $0, 16(%rsp)               /* rcx */
-    movq $0, 24(%rsp)               /* flags */
-    movq %rdi, 32(%rsp)             /* rip */
-    movq $FLAT_USER_CS64, 40(%rsp)  /* cs: RPL 3, so Xen switches to user mode */
-    movq %rdx, 48(%rsp)             /* rflags */
-    movq %rsi, 56(%rsp)             /* rsp */
-    movq $FLAT_USER_SS64, 64(%rsp)  /* ss */
-    movl $__HYPERVISOR_iret, %eax
-    syscall
-    ud2
+    /* CS with RPL 3, so Xen switches to user mode. */
+    iret_to %rdi, $FLAT_USER_CS64, %rdx, %rsi, $FLAT_USER_SS64
 enter_user_return:
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbp
-    popq %rbx
+    pop_callee_saved
     ret
     .size enter_user, . - enter_user
 

@@ -35,7 +35,10 @@ Result<void> check_createdomain(xen_domctl_createdomain& c, const CreateLimits& 
     // Negative limits mean the hypervisor's defaults (grant_table_init takes them by value: the
     // request is not rewritten).
     i32 grant_frames = c.max_grant_frames < 0 ? lim.default_grant_frames : c.max_grant_frames;
-    if (grant_frames < 1) return error(XEN_EINVAL);  // Xen's INITIAL_NR_GRANT_FRAMES
+    // grant_table_init: at least INITIAL_NR_GRANT_FRAMES, at most the hypervisor's limits.
+    i32 maptrack_frames = c.max_maptrack_frames < 0 ? lim.default_maptrack_frames : c.max_maptrack_frames;
+    if (grant_frames < 1 || grant_frames > lim.default_grant_frames) return error(XEN_EINVAL);
+    if (maptrack_frames > lim.default_maptrack_frames) return error(XEN_EINVAL);
     return ok();
 }
 

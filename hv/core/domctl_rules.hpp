@@ -22,6 +22,7 @@ namespace pv::domctl {
 struct CreateLimits {
     u32 max_vcpus;        // a PV domain's vCPU limit (Xen: MAX_VIRT_CPUS; ours: the VIRQ table's rows)
     i32 default_grant_frames = 64;       // Xen's opt_max_grant_frames
+    i32 default_maptrack_frames = 1024;  // Xen's opt_max_maptrack_frames
     u32 max_grant_version = 2;           // Xen's opt_gnttab_max_version on x86
 };
 

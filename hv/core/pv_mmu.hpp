@@ -156,6 +156,52 @@ public:
         return r;
     }
 
+    // ---- grant host mappings (core/grant_table.hpp) ----
+
+    // Writes a grant mapping's entry nl1e into slot `index` of L1 table table_mfn of d's (Xen's
+    // create_grant_pv_mapping).  The references nl1e stands for were taken by the grant code
+    // (a general and, if RW, a writable type reference on the granted frame): the entry takes
+    // none of its own, while the old entry's are dropped as in any update.  EINVAL when the
+    // frame is not d's or not a validated L1 table; nothing changes then.
+    Result<void> install_grant_entry(Owner d, u64 table_mfn, unsigned index, u64 nl1e) {
+        if (index >= pte::ENTRIES) return error(XEN_EINVAL);
+        Frame t = refs_.frame(table_mfn);
+        if (!refs_.get(t, d)) return error(XEN_EINVAL);
+        Result<void> r = error(XEN_EINVAL);
+        u64 ov = 0;
+        if (types_.lock(t)) {
+            if (pgt::type(t.info->use.type_info.load(std::memory_order_relaxed)) == PageType::l1) {
+                u64* slot = &env_.table(t.mfn)[index];
+                ov = std::atomic_ref<u64>(*slot).load(std::memory_order_relaxed);
+                if (write_entry(slot, ov, nl1e, false)) r = ok();
+            }
+            types_.unlock(t);
+        }
+        refs_.put(t);
+        if (r) types_.put_entry(1, ov);
+        return r;
+    }
+    // Clears a grant mapping's entry (Xen's replace_grant_pv_mapping with no new address): the
+    // slot must still map `mfn` present, with RW as `writable` says, or EINVAL.  The entry's
+    // references are the grant's, which its caller drops once the TLBs are flushed.
+    Result<void> remove_grant_entry(Owner d, u64 table_mfn, unsigned index, u64 mfn, bool writable) {
+        if (index >= pte::ENTRIES) return error(XEN_EINVAL);
+        Frame t = refs_.frame(table_mfn);
+        if (!refs_.get(t, d)) return error(XEN_EINVAL);
+        Result<void> r = error(XEN_EINVAL);
+        if (types_.lock(t)) {
+            if (pgt::type(t.info->use.type_info.load(std::memory_order_relaxed)) == PageType::l1) {
+                u64* slot = &env_.table(t.mfn)[index];
+                u64 ov = std::atomic_ref<u64>(*slot).load(std::memory_order_relaxed);
+                bool matches = pte::present(ov) && pte::mfn(ov) == mfn && !!(ov & pte::RW) == writable;
+                if (matches && write_entry(slot, ov, 0, false)) r = ok();
+            }
+            types_.unlock(t);
+        }
+        refs_.put(t);
+        return r;
+    }
+
     // ---- update_descriptor ----
 
     // Writes descriptor `index` (0-511) of frame mfn of d's, checked and fixed up as in a GDT/LDT

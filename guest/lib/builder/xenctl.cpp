@@ -26,6 +26,9 @@ const char* domctl_name(u32 cmd) {
     case XEN_DOMCTL_max_vcpus: return "XEN_DOMCTL_max_vcpus";
     case XEN_DOMCTL_hypercall_init: return "XEN_DOMCTL_hypercall_init";
     case XEN_DOMCTL_set_address_size: return "XEN_DOMCTL_set_address_size";
+    case XEN_DOMCTL_getvcpuinfo: return "XEN_DOMCTL_getvcpuinfo";
+    case XEN_DOMCTL_setvcpuaffinity: return "XEN_DOMCTL_setvcpuaffinity";
+    case XEN_DOMCTL_scheduler_op: return "XEN_DOMCTL_scheduler_op";
     default: return "XEN_DOMCTL_?";
     }
 }
@@ -63,6 +66,34 @@ Result<u64> free_pages(Diagnostics& diags) {
     Result<void> r = sysctl(op, XEN_SYSCTL_physinfo, diags);
     if (!r) return error(r.error());
     return u64{op.u.physinfo.free_pages};
+}
+
+Result<xen_domctl_getvcpuinfo> vcpu_info(domid_t dom, u32 vcpu, Diagnostics& diags) {
+    xen_domctl op{};
+    op.u.getvcpuinfo.vcpu = vcpu;
+    Result<void> r = domctl(op, XEN_DOMCTL_getvcpuinfo, dom, diags);
+    if (!r) return error(r.error());
+    return op.u.getvcpuinfo;
+}
+
+Result<void> set_hard_affinity(domid_t dom, u32 vcpu, u64 cpus, Diagnostics& diags) {
+    u8 map[sizeof cpus];  // Xen writes the affinity it applied back into it
+    for (usize i = 0; i < sizeof map; ++i) map[i] = static_cast<u8>(cpus >> (8 * i));
+    xen_domctl op{};
+    op.u.vcpuaffinity.vcpu = vcpu;
+    op.u.vcpuaffinity.flags = XEN_VCPUAFFINITY_HARD;
+    set_xen_guest_handle(op.u.vcpuaffinity.cpumap_hard.bitmap, map);
+    op.u.vcpuaffinity.cpumap_hard.nr_bits = 8 * sizeof map;
+    return domctl(op, XEN_DOMCTL_setvcpuaffinity, dom, diags);
+}
+
+Result<void> set_credit(domid_t dom, u16 weight, u16 cap, Diagnostics& diags) {
+    xen_domctl op{};
+    op.u.scheduler_op.sched_id = XEN_SCHEDULER_CREDIT;
+    op.u.scheduler_op.cmd = XEN_DOMCTL_SCHEDOP_putinfo;
+    op.u.scheduler_op.u.credit.weight = weight;
+    op.u.scheduler_op.u.credit.cap = cap;
+    return domctl(op, XEN_DOMCTL_scheduler_op, dom, diags);
 }
 
 }  // namespace pvb

@@ -11,6 +11,7 @@ namespace pvb {
 
 using pv::Diagnostics;
 using pv::Result;
+using pv::u16;
 using pv::u32;
 using pv::u64;
 
@@ -29,5 +30,16 @@ Result<xen_domctl_getdomaininfo> domain_info(domid_t dom, Diagnostics& diags);
 
 // sysctl physinfo's free_pages: the hypervisor's free memory, in pages.
 Result<u64> free_pages(Diagnostics& diags);
+
+// XEN_DOMCTL_getvcpuinfo for one vCPU: online, blocked, running, cpu_time (ns), cpu.
+Result<xen_domctl_getvcpuinfo> vcpu_info(domid_t dom, u32 vcpu, Diagnostics& diags);
+
+// XEN_DOMCTL_setvcpuaffinity, hard affinity only: the vCPU may run on the pCPUs of `cpus`
+// (bit n: pCPU n).
+Result<void> set_hard_affinity(domid_t dom, u32 vcpu, u64 cpus, Diagnostics& diags);
+
+// XEN_DOMCTL_scheduler_op putinfo for the credit scheduler: weight (1..65535) and cap (percent
+// of one pCPU, 0 = none).
+Result<void> set_credit(domid_t dom, u16 weight, u16 cap, Diagnostics& diags);
 
 }  // namespace pvb

@@ -151,6 +151,7 @@ void domain_free(PvDomain* d) {
     }
     sched_remove_domain(*d);
     if (d->evtchn) heap_delete(hv_heap(), d->evtchn);
+    gnttab_domain_free(*d);
     if (d->p2m) hv_heap().free(d->p2m);
     heap_delete(hv_heap(), d);
 }
@@ -160,13 +161,15 @@ void domain_free(PvDomain* d) {
 bool domain_release(PvDomain& d, bool first) {
     if (first) {
         if (d.evtchn) events_destroy_domain(d);
+        gnttab_domain_release(d);  // its mappings of others' grants, then its table frames
         for (unsigned i = 0; i < PvDomain::MAX_VCPUS; ++i)
             if (d.vcpu[i]) vcpu_teardown(*d.vcpu[i]);
         // From here no frame joins d; if it has any, the last one's put calls domain_drained
         // (perhaps inside mmu_relinquish, perhaps much later: domain 0 may still map some).
         SpinGuard g(d.page_alloc_lock);
         d.is_dying = true;
-        d.expect_drain = d.nr_pages > 0 || d.shared_info_mfn != 0;  // shared_info is not in nr_pages
+        // shared_info and the grant-table frames are not in nr_pages
+        d.expect_drain = d.nr_pages > 0 || d.shared_info_mfn != 0 || d.gnttab_frames_left != 0;
     }
     return mmu_relinquish(d);
 }
@@ -228,7 +231,9 @@ Result<PvDomain*> domain_create(const DomainConfig& c) {
     for (auto& v : d->shared_info->vcpu_info) v.evtchn_upcall_mask = 1;
     publish_wallclock(*d);
     d->evtchn = heap_new<EventChannels>(hv_heap(), c.id, c.max_evtchn_port);
-    Result<void> r = d->evtchn ? domain_create_vcpus(*d, c.nr_vcpus) : Result<void>(error(XEN_ENOMEM));
+    Result<void> r = d->evtchn ? gnttab_domain_init(*d, c.max_grant_frames, c.max_maptrack_frames)
+                               : Result<void>(error(XEN_ENOMEM));
+    if (r) r = domain_create_vcpus(*d, c.nr_vcpus);
     if (r && !domain_insert(*d)) r = error(XEN_EEXIST);
     if (!r) {
         for (bool first = true; !domain_release(*d, first); first = false) {}

@@ -78,7 +78,10 @@ long createdomain(xen_domctl& op) {
     xen_domctl_createdomain& c = op.u.createdomain;
     domctl::CreateLimits lim{PvDomain::MAX_VCPUS};
     if (Result<void> r = domctl::check_createdomain(c, lim); !r) return err(r.error());
-    DomainConfig config{*id, false, c.max_vcpus, 0, c.max_evtchn_port, true};
+    DomainConfig config{*id, false, c.max_vcpus, 0, c.max_evtchn_port, true,
+                        static_cast<u32>(c.max_grant_frames < 0 ? lim.default_grant_frames : c.max_grant_frames),
+                        static_cast<u32>(c.max_maptrack_frames < 0 ? lim.default_maptrack_frames
+                                                                   : c.max_maptrack_frames)};
     Result<PvDomain*> d = domain_create(config);
     if (!d) return err(d.error());
     (*d)->cdf_flags = c.flags;

@@ -548,6 +548,7 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_set_gdt, do_set_gdt},
     {__HYPERVISOR_update_descriptor, do_update_descriptor},
     {__HYPERVISOR_event_channel_op, do_event_channel_op},
+    {__HYPERVISOR_grant_table_op, do_grant_table_op},
     {__HYPERVISOR_domctl, do_domctl},
     {__HYPERVISOR_sysctl, do_sysctl},
 };

@@ -148,6 +148,7 @@ void populate_physmap(PvVcpu& v, Memop& a) {
 Result<void> guest_remove_page(PvDomain& d, u64 mfn) {
     if (mfn >= mm::frames().nr_frames()) return error(XEN_EINVAL);
     if (mfn == d.shared_info_mfn && mmu_owned_by(d, mfn)) return ok();
+    if (gnttab_is_table_frame(d, mfn) && mmu_owned_by(d, mfn)) return ok();  // lent the same way
     return mmu_release(d, mfn) ? ok() : error(XEN_ENXIO);
 }
 
@@ -236,13 +237,15 @@ void memory_frame_freed(u64 mfn, Owner owner) {
         SpinGuard g(d->page_alloc_lock);
         if (mfn == d->shared_info_mfn) {
             d->shared_info_mfn = 0;  // gone: the domain's record must not use its page any more
+        } else if (d->gnttab_frames_left && gnttab_is_table_frame(*d, mfn)) {
+            --d->gnttab_frames_left;  // a lent grant-table frame, not charged
         } else if (d->nr_pages > 0) {
             --d->nr_pages;
         } else {
             pv_err("d%u: frame %#lx freed with nothing charged\n", d->id, mfn);
         }
         // Drained: nothing of the domain's is left, its shared_info page included.
-        drained = d->is_dying && d->nr_pages == 0 && d->shared_info_mfn == 0;
+        drained = d->is_dying && d->nr_pages == 0 && d->shared_info_mfn == 0 && d->gnttab_frames_left == 0;
     }
     if (!mm::frames().free(mfn, 0)) pv_err("frame %#lx of owner %u: refused by the allocator\n", mfn, static_cast<u32>(owner));
     if (drained && g_drained_hook) g_drained_hook(*d);

@@ -10,6 +10,7 @@
 #include <arch/smp.hpp>
 
 #include "arch/x86_64/pv/guest_access.hpp"
+#include "arch/x86_64/pv/mmu_env.hpp"
 #include "arch/x86_64/pv/pv.hpp"
 #include "core/console.hpp"
 #include "core/pv_mmu.hpp"
@@ -19,43 +20,6 @@
 
 namespace pv::arch::pv {
 namespace {
-
-class X86MmEnv {
-public:
-    PageInfo* ram_frame(u64 mfn) const {
-        // Every frame the frame table covers is RAM or a hole below the top of RAM; frames the
-        // hypervisor never gave a domain have count 0, which keeps guests away from them.
-        if (mfn >= mm::frames().nr_frames()) return nullptr;
-        return reinterpret_cast<PageInfo*>(FRAMETABLE_VIRT_START) + mfn;
-    }
-    u64* table(u64 mfn) const { return static_cast<u64*>(phys_to_virt(mfn << PAGE_SHIFT)); }
-    bool io_mapping_permitted(Owner d, u64 mfn) const {
-        // Domain 0 may map device memory, but not the interrupt controllers the hypervisor
-        // drives (I/O APIC, HPET, local APIC: 0xfec00000-0xfeffffff).
-        u64 pa = mfn << PAGE_SHIFT;
-        return d == dom0_owner() && mfn < max_io_mfn() && !(pa >= 0xfec00000 && pa < 0xff000000);
-    }
-    bool cache_attrs_permitted(Owner d) const { return d == dom0_owner(); }
-    void free_frame(u64 mfn, Owner d) { memory_frame_freed(mfn, d); }
-    void flush_for_type_change(u64, Owner) {
-        // A domain runs on one CPU (this one) for now: a local flush reaches every TLB entry.
-        write_cr3(read_cr3());
-    }
-    void init_hypervisor_l4_slots(u64 mfn) { fill_hypervisor_l4_slots(table(mfn)); }
-
-    static Owner dom0_owner() { return static_cast<Owner>(1); }
-    // Frames beyond the CPU's physical address width exist nowhere (as Xen bounds dom0's I/O
-    // memory by paddr_bits).
-    static u64 max_io_mfn() {
-        static u64 limit = 0;
-        if (!limit) {
-            unsigned bits = (cpuid(0x80000000).eax >= 0x80000008) ? (cpuid(0x80000008).eax & 0xff) : 36;
-            limit = u64{1} << (bits - PAGE_SHIFT);
-        }
-        return limit;
-    }
-};
-static_assert(MmEnv<X86MmEnv>);
 
 X86MmEnv g_env;
 PvMmu<X86MmEnv> g_mmu(g_env);
@@ -104,6 +68,9 @@ bool may_act_on(const PvDomain& caller, const PvDomain& target) { return &caller
 }  // namespace
 
 Owner owner_of(const PvDomain& d) { return static_cast<Owner>(d.id + 1); }
+
+X86MmEnv& mmu_env() { return g_env; }
+PvMmu<X86MmEnv>& mmu_engine() { return g_mmu; }
 
 void fill_hypervisor_l4_slots(u64* l4) {
     const u64* hv_l4 = paging::table_virt(paging::hv_tables().root());

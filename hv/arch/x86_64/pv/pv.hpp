@@ -153,6 +153,10 @@ struct PvDomain {
     u64 shared_info_mfn = 0;
     unsigned long vm_assist = 0;
     EventChannels* evtchn = nullptr;  // core/evtchn.hpp
+    struct DomainGrants* grants = nullptr;  // its grant table and maptrack (grant.cpp)
+    // Grant-table frames lent to the dying domain and not freed yet (not in nr_pages, like
+    // shared_info); set when its table is released, under page_alloc_lock.
+    u32 gnttab_frames_left = 0;
     static constexpr unsigned MAX_VCPUS = 128;  // Xen's HVM_MAX_VCPUS bound, as for PV (the VIRQ table's rows)
     unsigned max_vcpus = 0;
     PvVcpu* vcpu[MAX_VCPUS] = {};  // vcpu[0 .. max_vcpus) exist
@@ -169,6 +173,8 @@ struct DomainConfig {
     unsigned nr_vcpus;          // created now
     evtchn_port_t max_evtchn_port;
     bool start_paused;          // held by the controller's pause until unpausedomain
+    u32 max_grant_frames = 64;        // Xen's defaults (gnttab_max_frames, gnttab_max_maptrack_frames)
+    u32 max_maptrack_frames = 1024;
 };
 Result<PvDomain*> domain_create(const DomainConfig& c);
 // Creates vCPUs [0, n) that do not exist yet (XEN_DOMCTL_max_vcpus).
@@ -266,7 +272,7 @@ void memory_frame_freed(u64 mfn, Owner owner);
 // put of its last frame, counting its shared_info page (uncharged, but owned and named by the
 // domain too; shared_info_mfn becomes 0 when it goes), calls the hook given here (on whichever
 // CPU drops it, no lock held), where the domain's record may go.  A domain has nothing left
-// when nr_pages == 0 && shared_info_mfn == 0.
+// when nr_pages == 0 && shared_info_mfn == 0 && gnttab_frames_left == 0.
 void mmu_on_drained(void (*hook)(PvDomain&));
 struct HypercallArgs {
     u64 a1, a2, a3, a4, a5;
@@ -288,6 +294,15 @@ long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
 long do_set_gdt(PvVcpu& v, const HypercallArgs& a);
 long do_event_channel_op(PvVcpu& v, const HypercallArgs& a);
 long do_domctl(PvVcpu& v, const HypercallArgs& a);   // domctl.cpp
+long do_grant_table_op(PvVcpu& v, const HypercallArgs& a);  // grant.cpp
+// A domain's grant table (grant.cpp): made with the domain (ENOMEM); at death its mappings of
+// others' grants and then its table frames released (before relinquish); freed with the record.
+Result<void> gnttab_domain_init(PvDomain& d, u32 max_grant_frames, u32 max_maptrack_frames);
+void gnttab_domain_release(PvDomain& d);
+void gnttab_domain_free(PvDomain& d);
+// Whether mfn is one of d's grant-table frames (lent, not charged; never given back by
+// decrease_reservation).
+bool gnttab_is_table_frame(PvDomain& d, u64 mfn);
 long do_sysctl(PvVcpu& v, const HypercallArgs& a);   // sysctl.cpp
 void domctl_reap();  // domain_reap under the domctl lock, unless it is busy (domctl.cpp)
 // On the way back to the guest: enter its event callback if an upcall is pending and unmasked.

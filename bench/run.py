@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""The benchmark suite: the benchmark kernel (guest/bench) as domain 0 of pvisor and of Debian's
+Xen 4.17, in the same QEMU, compared metric by metric.
+
+QEMU runs TCG with `-icount shift=0,sleep=off` and the RTC on the virtual clock
+(`-rtc base=2025-01-01T00:00:00,clock=vm`): the TSC then counts guest instructions (one tick a
+virtual nanosecond; a halted CPU jumps straight to its next timer deadline), so every figure is
+a repeatable path length, whatever the host's load.  The firmware probe (guest/probe.elf) gives
+the ticks before any hypervisor runs, subtracted from the boot figure.
+
+For each metric the kernel prints median, min and max over N iterations (after a warm-up);
+this script prints the table with the pvisor/Xen ratio of the medians and the goal (pvisor at
+most half of Xen's count), and writes <out>/<date>-pvisor-<commit>-xen-<version>.{csv,md,png}.
+
+Usage: bench/run.py [--build build] [--out bench/results] [--pvisor ELF --pvisor-version NAME] [--no-chart]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "boot"))
+import boottest  # noqa: E402
+
+QEMU_ARGS = ["-icount", "shift=0,sleep=off", "-rtc", "base=2025-01-01T00:00:00,clock=vm"]
+DOM0 = "dom0_mem=64M dom0_max_vcpus=2"
+GOAL = 0.5  # pvisor's median at most half of Xen's
+
+# Every metric in the order of the report, with what it measures.  The kernel prints the timed
+# ones; boot_hv_to_dom0 is derived here; the rest cannot be measured yet.
+METRICS = [
+    ("boot_to_dom0", "QEMU start to domain 0's first instruction (firmware included; one boot)"),
+    ("boot_hv_to_dom0", "the same less the firmware probe: the hypervisor's boot and dom0 build"),
+    ("null_hypercall", "xen_version(XENVER_version) by SYSCALL from the guest kernel"),
+    ("multicall_32_noop", "one multicall of 32 xen_version(XENVER_version) entries"),
+    ("mmu_update_1", "mmu_update of 1 PTE in a pinned L1 (the mapped frame changes)"),
+    ("mmu_update_512", "mmu_update of 512 PTEs in one call (every mapped frame changes)"),
+    ("pin_unpin_l4_tree", "MMUEXT_PIN_L4_TABLE then MMUEXT_UNPIN_TABLE of L4-L3-L2-4xL1 with 2048 PTEs"),
+    ("update_va_mapping_invlpg", "update_va_mapping of a kernel page, UVMF_INVLPG"),
+    ("user_syscall_roundtrip", "user SYSCALL to the kernel's callback, HYPERVISOR_iret (VGCF_in_syscall) back"),
+    ("user_pagefault_roundtrip", "user #PF bounced to the kernel's handler, HYPERVISOR_iret back"),
+    ("evtchn_send_upcall", "EVTCHNOP_send to the own vCPU, the upcall, HYPERVISOR_iret back"),
+    ("vcpu_switch_pingpong", "vCPU 0 <-> vCPU 1 on one CPU via IPI event channels and SCHEDOP_block (2 switches)"),
+    ("interdomain_pingpong_1cpu", "event ping-pong between two domains on one CPU"),
+    ("interdomain_pingpong_2cpu", "event ping-pong between two domains on two CPUs"),
+    ("grant_map_unmap", "grant map + unmap of a foreign page"),
+    ("grant_copy_4k", "grant copy of 4 KiB"),
+    ("domain_create_destroy", "domain create, first guest instruction, destroy"),
+    ("hv_footprint", "the hypervisor's memory footprint and per-domain overhead"),
+]
+# A ratio that needs its caveat beside it wherever it is shown.
+CAVEATS = {
+    "boot_to_dom0": "Xen's figure is mostly its wait for the RTC's next second",
+    "boot_hv_to_dom0": "Xen's figure is mostly its wait for the RTC's next second",
+}
+NOT_YET = {"hv_footprint": "not measurable alike from a guest; pvisor's own: bench/boot_figures.py"}
+
+# Differences of method between the two runs, stated with every result.
+METHOD_NOTES = [
+    "Both hypervisors run with their defaults: Xen 4.17 schedules with credit2 (its default), "
+    "pvisor with its credit1-style scheduler; `vcpu_switch_pingpong` compares the two as shipped.",
+    "The boot figures count busy-waits as well as work: Xen waits for an RTC second edge "
+    "(up to 1 s; with the RTC on the virtual clock from a whole second, about all of it) and "
+    "calibrates against the PIT; each hypervisor's own choices, as on hardware.",
+    "One boot gives one boot figure (iters 1); the RTC on the virtual clock makes it repeat exactly.",
+    "Timed regions hold a few guest instructions besides the hypervisor's path (the RDTSC pair, "
+    "the kernel's minimal handlers in guest/bench/entry.S): the same on both sides.",
+]
+
+LINE = re.compile(r"^bench: (\w+) median=(\d+) min=(\d+) max=(\d+) iters=(\d+)$")
+OTHER = re.compile(r"^bench: (\w+) (n/a|error) \((.*)\)$")
+PROBE = re.compile(r"^bench: probe tsc=0x([0-9a-f]+)$", re.M)
+XEN_VERSION = re.compile(r"^\(XEN\) Xen version (\S+)", re.M)
+
+
+@dataclass
+class Result:
+    median: int | None = None
+    lo: int | None = None
+    hi: int | None = None
+    iters: int | None = None
+    note: str = ""  # "n/a (...)" or "error (...)" when there are no figures
+
+
+def boot(name: str, elf: Path, append: str | None, module: str | None, log_dir: Path,
+         expects: list[str], halted: bool) -> str:
+    """Boots under QEMU with boottest.py and returns the serial log."""
+    args = ["--name", name, "--elf", str(elf), "--log-dir", str(log_dir), "--timeout", "600"]
+    if append is not None:
+        args += ["--append", append]
+    if module:
+        args += ["--module", module]
+    for rx in expects:
+        args += ["--expect", rx]
+    args += ["--expect-not", r"^bench: \w+ error", "--expect-not", "FATAL TRAP|Panic on CPU|crashed"]
+    if halted:
+        args.append("--halted")
+    o = boottest.parse_args(args + ["--"] + QEMU_ARGS)
+    if boottest.run(o) != 0:
+        sys.exit(f"run.py: the {name} run failed (log {log_dir / (name + '.log')})")
+    return boottest.read_log(log_dir / f"{name}.log")
+
+
+def parse(log: str) -> tuple[dict[str, Result], list[str]]:
+    results, info = {}, []
+    for line in log.split("\n"):
+        if m := LINE.match(line):
+            results[m.group(1)] = Result(*(int(m.group(i)) for i in range(2, 6)))
+        elif m := OTHER.match(line):
+            results[m.group(1)] = Result(note=f"{m.group(2)} ({m.group(3)})")
+        elif line.startswith("bench: info: "):
+            info.append(line[len("bench: info: "):])
+    return results, info
+
+
+def derive_boot(results: dict[str, Result], firmware: int) -> None:
+    b = results.get("boot_to_dom0")
+    if b and b.median is not None:
+        v = b.median - firmware
+        results["boot_hv_to_dom0"] = Result(v, v, v, 1)
+
+
+def pvisor_version() -> str:
+    def git(*a: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
+    rev = git("rev-parse", "--short", "HEAD") or "unknown"
+    return rev + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def ratio(p: Result, x: Result) -> float | None:
+    if p.median is None or x.median is None or x.median == 0:
+        return None
+    return p.median / x.median
+
+
+def rows(pv: dict[str, Result], xen: dict[str, Result]) -> list[dict]:
+    out = []
+    for name, what in METRICS:
+        p, x = pv.get(name, Result()), xen.get(name, Result())
+        if name in NOT_YET:
+            p.note = x.note = f"n/a ({NOT_YET[name]})"
+        r = ratio(p, x)
+        if r is None:
+            note = p.note or x.note or "missing from the output"
+            status = note
+        else:
+            status = "met" if r <= GOAL else "not met"
+            if name in CAVEATS:
+                status += f" ({CAVEATS[name]})"
+        out.append({"metric": name, "what": what, "pvisor": p, "xen": x, "ratio": r, "status": status})
+    return out
+
+
+def fmt(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def print_table(table: list[dict]) -> None:
+    print(f"\n{'metric':28} {'pvisor':>13} {'Xen 4.17':>13} {'ratio':>7}  goal <= {GOAL}")
+    for r in table:
+        ratio_s = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"{r['metric']:28} {fmt(r['pvisor'].median):>13} {fmt(r['xen'].median):>13} {ratio_s:>7}  {r['status']}")
+    print("(medians in TSC ticks = guest instructions under -icount shift=0)")
+
+
+def write_csv(path: Path, table: list[dict], meta: dict) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["metric", "pvisor_median", "pvisor_min", "pvisor_max", "pvisor_iters",
+                    "xen_median", "xen_min", "xen_max", "xen_iters", "ratio", "goal", "status", "what"])
+        for r in table:
+            p, x = r["pvisor"], r["xen"]
+            w.writerow([r["metric"], p.median, p.lo, p.hi, p.iters, x.median, x.lo, x.hi, x.iters,
+                        "" if r["ratio"] is None else f"{r['ratio']:.4f}", GOAL, r["status"], r["what"]])
+        for k, v in meta.items():
+            w.writerow([f"# {k}", v])
+
+
+def write_md(path: Path, table: list[dict], meta: dict, chart: Path | None, notes: list[str]) -> None:
+    lines = [f"# pvisor vs Xen 4.17: benchmark results, {meta['date']}", "",
+             f"pvisor {meta['pvisor']} and Xen {meta['xen']} (Debian), each running the benchmark kernel "
+             f"(`guest/bench`) as domain 0 (`{DOM0}`) in QEMU {meta['qemu']}, TCG, one CPU, "
+             f"`{' '.join(QEMU_ARGS)}`.  Figures are TSC ticks: guest instructions (and virtual "
+             "nanoseconds of halted time), so they repeat exactly from run to run.  Ratio: pvisor's "
+             f"median over Xen's; the goal is at most {GOAL}.  Produced by `bench/run.py`.", ""]
+    if chart:
+        lines += [f"![pvisor/Xen ratios]({chart.name})", ""]
+    lines += ["| metric | pvisor median (min-max) | Xen median (min-max) | iters | ratio | goal |",
+              "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in table:
+        p, x = r["pvisor"], r["xen"]
+        def cell(v: Result) -> str:
+            return v.note or "-" if v.median is None else f"{v.median:,} ({v.lo:,}-{v.hi:,})"
+        iters = "-" if p.iters is None else (str(p.iters) if p.iters == x.iters else f"{p.iters}/{x.iters}")
+        ratio_s = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        status = r["status"] if r["ratio"] is not None or not (p.note or x.note) else "-"
+        lines.append(f"| `{r['metric']}` | {cell(p)} | {cell(x)} | {iters} | {ratio_s} | {status} |")
+    lines += ["", "What each metric times:", ""]
+    lines += [f"- `{r['metric']}`: {r['what']}" for r in table]
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
+    lines += ["", "Context lines from the kernel:", ""]
+    lines += [f"- pvisor: {i}" for i in meta["pvisor_info"]] + [f"- Xen: {i}" for i in meta["xen_info"]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def draw_chart(path: Path, table: list[dict], meta: dict) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("run.py: python3-matplotlib is missing (scripts/deps.sh installs it): no chart")
+        return False
+    shown = [r for r in table if r["ratio"] is not None]
+    names = [r["metric"] for r in shown][::-1]
+    ratios = [r["ratio"] for r in shown][::-1]
+    colours = ["#2a9d3f" if v <= GOAL else "#e0a526" if v <= 1 else "#c8362d" for v in ratios]
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(names) + 1.6))
+    ax.barh(names, ratios, color=colours)
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.axvline(GOAL, color="#2a9d3f", linestyle="--", linewidth=1)
+    for y, (name, v) in enumerate(zip(names, ratios)):
+        caveat = f"  ({CAVEATS[name]})" if name in CAVEATS else ""
+        ax.text(v + 0.02, y, f"{v:.2f}{caveat}", va="center", fontsize=8)
+    ax.set_xlim(0, max(max(ratios) * 1.15, 1.2))
+    ax.set_xlabel("pvisor / Xen 4.17 (median TSC ticks = guest instructions); "
+                  f"dashed: goal {GOAL}, solid: parity")
+    ax.set_title(f"pvisor {meta['pvisor']} vs Xen {meta['xen']}, {meta['date']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def use_debian_python() -> None:
+    """The chart needs Debian's python3-matplotlib, which only Debian's interpreter sees: when
+    another python3 comes first on PATH (pyenv, a venv) and lacks matplotlib, run under
+    /usr/bin/python3 instead."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        debian = Path("/usr/bin/python3")
+        if debian.exists() and Path(sys.executable).resolve() != debian.resolve() \
+                and not os.environ.get("PVISOR_BENCH_REEXEC"):
+            os.environ["PVISOR_BENCH_REEXEC"] = "1"
+            os.execv(str(debian), [str(debian), *sys.argv])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", type=Path, default=ROOT / "build", help="the build tree (default: build)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="where results go")
+    ap.add_argument("--pvisor", type=Path, help="the pvisor image (default: <build>/pvisor.elf)")
+    ap.add_argument("--pvisor-version", help="its name in the results (default: the work tree's commit, "
+                    "-dirty when it has changes)")
+    ap.add_argument("--no-chart", action="store_true")
+    a = ap.parse_args()
+    if not a.no_chart:
+        use_debian_python()
+
+    build = a.build.resolve()
+    need = {"pvisor": (a.pvisor or build / "pvisor.elf").resolve(), "Xen 4.17": build / "xen-4.17.elf",
+            "the benchmark kernel": build / "guest" / "bench.elf", "the probe": build / "guest" / "probe.elf"}
+    for what, f in need.items():
+        if not f.is_file():
+            sys.exit(f"run.py: {what} ({f}) is not built: run `make` first")
+    log_dir = build / "bench"
+    kernel = str(need["the benchmark kernel"])
+
+    probe_log = boot("bench-probe", need["the probe"], None, None, log_dir, [r"^bench: probe tsc="], False)
+    firmware = int(PROBE.search(probe_log).group(1), 16)
+    done = r"^bench: done \(\d+ metrics\)$"
+    pv_log = boot("bench-pvisor", need["pvisor"], f"console=com1 {DOM0}", kernel, log_dir,
+                  [r"^bench: start$", done, r"^\(pvisor\) Powering off$"], False)
+    xen_log = boot("bench-xen", need["Xen 4.17"], f"console=com1 {DOM0} noreboot", kernel, log_dir,
+                   [r"^bench: start$", done, r"^\(XEN\) Hardware Dom0 halted"], True)
+
+    pv, pv_info = parse(pv_log)
+    xen, xen_info = parse(xen_log)
+    derive_boot(pv, firmware)
+    derive_boot(xen, firmware)
+    m = XEN_VERSION.search(xen_log)
+    qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    date = datetime.date.today().isoformat()
+    meta = {"date": date, "pvisor": a.pvisor_version or pvisor_version(), "xen": m.group(1) if m else "4.17",
+            "qemu": qemu.replace("QEMU emulator version ", ""), "firmware_ticks": firmware,
+            "pvisor_info": pv_info, "xen_info": xen_info}
+
+    table = rows(pv, xen)
+    print_table(table)
+    notes = [f"Firmware probe (QEMU start to a bare Multiboot kernel's first instruction): {firmware:,} "
+             "ticks, subtracted from `boot_to_dom0` to give `boot_hv_to_dom0`."] + METHOD_NOTES
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    stem = f"{date}-pvisor-{meta['pvisor']}-xen-{meta['xen']}"
+    csv_path, md_path, png_path = (a.out / f"{stem}.{ext}" for ext in ("csv", "md", "png"))
+    chart = png_path if not a.no_chart and draw_chart(png_path, table, meta) else None
+    write_csv(csv_path, table, {k: v for k, v in meta.items() if not k.endswith("_info")})
+    write_md(md_path, table, meta, chart, notes)
+    print(f"\nwrote {md_path}\n      {csv_path}" + (f"\n      {png_path}" if chart else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

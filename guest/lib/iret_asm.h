@@ -1,0 +1,55 @@
+/* Assembler macros for returning through HYPERVISOR_iret, which pops a struct iret_context from
+ * the guest stack: RAX, R11, RCX, flags, RIP, CS, RFLAGS, RSP, SS (public/arch-x86/xen-x86_64.h).
+ * Include after <xen/xen.h>. */
+#pragma once
+
+/* From a handler entered by a bounce frame (RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS),
+ * its error code already dropped: turns the frame's head into an iret_context with `flags`
+ * (0 or $VGCF_in_syscall) and returns to the frame's context. */
+.macro iret_from_bounce flags:req
+    popq %rcx
+    popq %r11
+    pushq \flags
+    pushq %r11
+    pushq %rcx
+    pushq %rax
+    movl $__HYPERVISOR_iret, %eax
+    syscall
+    ud2
+.endm
+
+/* To a new context (each argument a register or an immediate), with RAX, R11, RCX and the flags
+ * zero; the iret_context is built below the current RSP. */
+.macro iret_to rip:req, cs:req, rflags:req, rsp:req, ss:req
+    subq $72, %rsp
+    movq $0, 0(%rsp)                /* rax */
+    movq $0, 8(%rsp)                /* r11 */
+    movq $0, 16(%rsp)               /* rcx */
+    movq $0, 24(%rsp)               /* flags */
+    movq \rip, 32(%rsp)
+    movq \cs, 40(%rsp)
+    movq \rflags, 48(%rsp)
+    movq \rsp, 56(%rsp)
+    movq \ss, 64(%rsp)
+    movl $__HYPERVISOR_iret, %eax
+    syscall
+    ud2
+.endm
+
+/* The System V callee-saved registers, around a trip to user mode and back. */
+.macro push_callee_saved
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+.endm
+.macro pop_callee_saved
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbp
+    popq %rbx
+.endm
