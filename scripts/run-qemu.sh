@@ -15,13 +15,16 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 QEMU=${QEMU:-qemu-system-x86_64}
-DEFAULT_CMDLINE="console=com1 loglvl=info"
+DEFAULT_CMDLINE="console=com1 loglvl=info dom0_mem=64M"
 
 # Boot modules of the default configuration, one "file args" entry each: the first is domain 0's
-# kernel, the next its initrd (as with Xen).  None exist yet, so pvisor boots with no domain 0,
-# says so, and powers off.  Entries whose file is missing are skipped.
+# kernel, the next its initrd (as with Xen).  Until the interactive domain 0 of issue 6 exists,
+# the default domain 0 is dom0test: it builds three domUs from its initrd with domctl, runs each
+# to its shutdown, reports, destroys them and powers the machine off.  Entries whose file is
+# missing are skipped (then pvisor says it has no domain 0 and powers off).
 DEFAULT_MODULES=(
-  # "$BUILD/guest/dom0-kernel console=hvc0"
+  "$BUILD/guest/dom0test.elf"
+  "$BUILD/guest/dom0test-initrd.cpio"
 )
 
 use_iso=0
