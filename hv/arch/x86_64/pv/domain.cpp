@@ -140,6 +140,7 @@ void vcpu_teardown(PvVcpu& v) {
 // The last step of destruction (or of a failed creation): out of the table, a grace period,
 // then the structures go.  Nothing runs or waits for d any more.
 void domain_free(PvDomain* d) {
+    domid_t id = d->id;
     domain_remove(*d);
     grace_period();
     for (unsigned i = 0; i < PvDomain::MAX_VCPUS; ++i) {
@@ -154,6 +155,8 @@ void domain_free(PvDomain* d) {
     gnttab_domain_free(*d);
     if (d->p2m) hv_heap().free(d->p2m);
     heap_delete(hv_heap(), d);
+    // The free-frame count (also sysctl physinfo's free_pages): what a leak would show first.
+    pv_info("Domain %u destroyed: %lu frames free\n", id, mm::frames().free_frames());
 }
 
 // Tears down what a domain holds (it must not run): event channels, vCPU state, memory.  False
