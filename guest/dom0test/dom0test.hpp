@@ -31,7 +31,7 @@ const u8* find_file(StrView name, usize* size);
 // last pages a little after the domain disappears from getdomaininfo); the last count seen.
 u64 await_free_pages(u64 baseline);
 
-// sched.cpp: mode=fair, mode=smp or mode=cycles; `baseline` is the free memory at start.
+// sched.cpp: mode=fair, smp, cycles or control; `baseline` is the free memory at start.
 void run_mode(StrView mode, u64 baseline);
 
 }  // namespace dom0t

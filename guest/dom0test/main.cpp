@@ -16,7 +16,7 @@
 // hypervisor's free memory is back where it was before the domain existed
 // (domu.<name>.memory_returned).
 //
-// With mode=fair|smp|cycles on its command line, dom0test runs one of the scheduler and
+// With mode=fair|smp|cycles|control on its command line, dom0test runs one of the scheduler and
 // lifecycle tests of sched.cpp instead (the same initrd, only its domu.elf).
 #include "guest/dom0test/dom0test.hpp"
 #include "guest/lib/builder/builder.hpp"

@@ -17,6 +17,16 @@
 //   advance, and together they must get more than one pCPU's worth of the window.
 // * mode=cycles: 100 create/run/destroy cycles of a small domU (its normal checks, then
 //   poweroff), with sysctl physinfo's free_pages back at its starting value after each.
+// * mode=control, on a machine of 2+ pCPUs: one burn domU through the rest of the control
+//   interface.  Built but not yet started, getvcpucontext of its vCPU 0 must return what the
+//   builder's setvcpucontext set (rip, rsp, rsi, selectors, kernel_ss/sp, ctrlreg[3], flags
+//   exactly VGCF_in_kernel|VGCF_online as it has neither FPU state nor run, debug registers)
+//   and the real CR0/CR4 bits Xen reports.  Running: pausedomain freezes its cpu_time and burn
+//   counter over 200 ms and sets XEN_DOMINF_paused; paused twice, one unpause leaves it paused;
+//   the second starts it again; a third is EINVAL.  Hard affinity to pCPU 0, then to pCPU 1:
+//   getvcpuinfo's cpu follows within a second and it keeps running there.  settimeoffset 0,
+//   +1000 and -3600: its shared_info wallclock (wc_sec, through a foreign mapping) moves by
+//   exactly the offset.
 //
 // Burn domUs never stop; they count their loop iterations into their console page
 // (domutest/burn.hpp), which domain 0 maps (a foreign mapping) to read.  Figures go on info
@@ -44,6 +54,8 @@ constexpr u64 CAP_WINDOW = 3000 * MS;
 constexpr u64 SMP_WINDOW = 2000 * MS;
 constexpr u64 SMP_SAMPLE = 20 * MS;
 constexpr unsigned CYCLES = 100, CYCLES_EVERY = 10;
+constexpr u64 CONTROL_SPAN = 200 * MS;     // mode=control: each measured span
+constexpr u64 AFFINITY_WAIT = 1000 * MS;   // and the bound on waiting for a vCPU to move
 
 const char* const BURN_CMDLINE = "mode=burn";
 constexpr u64 BURN_MEMORY = 4 * pv::MiB;
@@ -324,6 +336,208 @@ void run_cycles(u64 baseline) {
     check("cycles.memory_every_cycle", leaks == 0, "free pages not back after %u cycles", leaks);
 }
 
+
+// ---- mode=control: the domctls of a domain's life not covered above ----
+
+alignas(16) vcpu_guest_context_t g_ctx;
+
+// A result as the hypercall's return value, for details: 0 or -errno.
+int rc_of(const pv::Result<void>& r) { return r.ok() ? 0 : -static_cast<int>(r.error()); }
+
+pv::Result<void> domctl_quiet(u32 cmd, domid_t dom) {
+    pv::Diagnostics diags;
+    xen_domctl op{};
+    return pvb::domctl(op, cmd, dom, diags);
+}
+
+bool domain_paused(const Burner& b) {
+    pv::Diagnostics diags;
+    pv::Result<xen_domctl_getdomaininfo> i = pvb::domain_info(b.dom.domid, diags);
+    report(diags);
+    return i && (i->flags & XEN_DOMINF_paused);
+}
+
+// cpu_time and burn counter across `span` of domain 0 sleeping.
+struct Progress {
+    u64 cpu, count;
+};
+Progress progress_over(const Burner& b, u64 span) {
+    const u64 c0 = cpu_time(b), n0 = burn_count(b);
+    sleep_until(now_ns() + span);
+    return {cpu_time(b) - c0, burn_count(b) - n0};
+}
+
+// getvcpucontext of the built, never-run vCPU 0: what the builder set (fill_vcpu_context)
+// comes back as Xen's arch_get_info_guest reports it.
+void control_context(const Burner& b) {
+    pv::Diagnostics diags;
+    xen_domctl op{};
+    op.u.vcpucontext.vcpu = 0;
+    set_xen_guest_handle(op.u.vcpucontext.ctxt, &g_ctx);
+    pv::Result<void> r = pvb::domctl(op, XEN_DOMCTL_getvcpucontext, b.dom.domid, diags);
+    report(diags);
+    if (!check("control.context.get", r.ok(), "%s", first_error(diags))) return;
+    const vcpu_guest_context_t& c = g_ctx;
+    const cpu_user_regs_t& u = c.user_regs;
+    const pvb::DomainLayout& L = b.dom.layout;
+    info("context: flags %#lx, rflags %#lx, cr0 %#lx, cr4 %#lx, dr6 %#lx, dr7 %#lx, ds/es/fs/gs %#x/%#x/%#x/%#x, "
+         "vm_assist %#lx, callbacks %#lx/%#lx/%#lx, gdt_ents %lu",
+         c.flags, u.rflags, c.ctrlreg[0], c.ctrlreg[4], c.debugreg[6], c.debugreg[7], u.ds, u.es, u.fs, u.gs,
+         c.vm_assist, c.event_callback_eip, c.failsafe_callback_eip, c.syscall_callback_eip, c.gdt_ents);
+    check("control.context.rip", u.rip == b.dom.entry, "rip %#lx, the entry is %#lx", u.rip, b.dom.entry);
+    check("control.context.rsp", u.rsp == L.stack_top(), "rsp %#lx, the stack top is %#lx", u.rsp, L.stack_top());
+    check("control.context.rsi", u.rsi == L.va(L.start_info_pfn), "rsi %#lx, start_info at %#lx", u.rsi,
+          L.va(L.start_info_pfn));
+    check("control.context.selectors", u.cs == FLAT_KERNEL_CS && u.ss == FLAT_KERNEL_SS,
+          "cs %#x, ss %#x", u.cs, u.ss);
+    check("control.context.kernel_stack", c.kernel_ss == FLAT_KERNEL_SS && c.kernel_sp == L.stack_top(),
+          "kernel_ss %#lx, kernel_sp %#lx", c.kernel_ss, c.kernel_sp);
+    check("control.context.cr3", c.ctrlreg[3] == xen_pfn_to_cr3(b.dom.l4_mfn) && c.ctrlreg[1] == 0,
+          "ctrlreg[3] %#lx (L4 at mfn %#lx), ctrlreg[1] %#lx", c.ctrlreg[3], b.dom.l4_mfn, c.ctrlreg[1]);
+    // Exactly: no VGCF_i387_valid, since the builder gave no FPU state and the vCPU never ran.
+    check("control.context.flags", c.flags == (VGCF_in_kernel | VGCF_online), "flags %#lx", c.flags);
+    // Xen reports the real CR0 (less TS) and the CR4 bits a PV guest sees, not zeroes.
+    constexpr u64 CR0_PE = 1u << 0, CR0_TS = 1u << 3, CR0_PG = 1u << 31, CR4_PAE = 1u << 5;
+    check("control.context.cr0_cr4", (c.ctrlreg[0] & (CR0_PE | CR0_PG | CR0_TS)) == (CR0_PE | CR0_PG) &&
+                                         (c.ctrlreg[4] & CR4_PAE) != 0,
+          "ctrlreg[0] %#lx, ctrlreg[4] %#lx", c.ctrlreg[0], c.ctrlreg[4]);
+    check("control.context.rflags_if", (u.rflags & (1u << 9)) != 0, "rflags %#lx", u.rflags);
+    check("control.context.debugregs", c.debugreg[6] == 0xffff0ff0 && c.debugreg[7] == 0x400,
+          "dr6 %#lx, dr7 %#lx", c.debugreg[6], c.debugreg[7]);
+}
+
+void control_pause(const Burner& b) {
+    const Progress before = progress_over(b, CONTROL_SPAN);
+    check("control.pause.running_before", before.cpu > 0 && before.count > 0, "cpu_time +%lu ns, counter +%lu",
+          before.cpu, before.count);
+    pv::Result<void> r1 = domctl_quiet(XEN_DOMCTL_pausedomain, b.dom.domid);
+    const bool flag1 = domain_paused(b);
+    const Progress paused = progress_over(b, CONTROL_SPAN);
+    check("control.pause.paused", r1.ok() && flag1, "pausedomain %d, XEN_DOMINF_paused %d",
+          rc_of(r1), flag1);
+    check("control.pause.cpu_time_frozen", paused.cpu == 0 && paused.count == 0,
+          "cpu_time +%lu ns, counter +%lu while paused", paused.cpu, paused.count);
+    // A second pause: the count is 2, and one unpause leaves the domain paused.
+    pv::Result<void> r2 = domctl_quiet(XEN_DOMCTL_pausedomain, b.dom.domid);
+    pv::Result<void> u1 = domctl_quiet(XEN_DOMCTL_unpausedomain, b.dom.domid);
+    const bool flag2 = domain_paused(b);
+    const Progress still = progress_over(b, CONTROL_SPAN);
+    check("control.pause.twice_needs_two_unpauses", r2.ok() && u1.ok() && flag2 && still.cpu == 0 && still.count == 0,
+          "second pause %d, first unpause %d, XEN_DOMINF_paused %d, cpu_time +%lu ns, counter +%lu",
+          rc_of(r2), rc_of(u1), flag2, still.cpu, still.count);
+    pv::Result<void> u2 = domctl_quiet(XEN_DOMCTL_unpausedomain, b.dom.domid);
+    const bool flag3 = domain_paused(b);
+    const Progress after = progress_over(b, CONTROL_SPAN);
+    check("control.unpause.runs_again", u2.ok() && !flag3 && after.cpu > 0 && after.count > 0,
+          "unpause %d, XEN_DOMINF_paused %d, cpu_time +%lu ns, counter +%lu", rc_of(u2),
+          flag3, after.cpu, after.count);
+    pv::Result<void> u3 = domctl_quiet(XEN_DOMCTL_unpausedomain, b.dom.domid);
+    check("control.unpause.not_paused_einval", !u3.ok() && u3.error() == XEN_EINVAL, "unpause of a running domain: %d",
+          rc_of(u3));
+    info("pause: cpu_time +%lu ms before, +%lu while paused, +%lu paused twice, +%lu after (each %lu ms)",
+         before.cpu / MS, paused.cpu / MS, still.cpu / MS, after.cpu / MS, CONTROL_SPAN / MS);
+}
+
+// Hard affinity to `cpu` alone; then waits (a short while) for getvcpuinfo to say the vCPU is
+// there, and measures it over a span: it must stay there and keep running.
+void control_affinity(const Burner& b, unsigned cpu) {
+    pv::Diagnostics diags;
+    pv::Result<void> r = pvb::set_hard_affinity(b.dom.domid, 0, u64{1} << cpu, diags);
+    int seen = -1;
+    const u64 t0 = now_ns();
+    for (u64 end = t0 + AFFINITY_WAIT; r;) {
+        pv::Result<xen_domctl_getvcpuinfo> i = pvb::vcpu_info(b.dom.domid, 0, diags);
+        seen = i ? static_cast<int>(i->cpu) : -1;
+        if (seen == static_cast<int>(cpu) || now_ns() >= end) break;
+        sleep_until(now_ns() + 5 * MS);
+    }
+    const u64 waited = now_ns() - t0;
+    report(diags);
+    char name[64];
+    pv::format(name, sizeof name, "control.affinity.to_cpu%u", cpu);
+    check(name, r.ok() && seen == static_cast<int>(cpu), "setvcpuaffinity %s, getvcpuinfo cpu %d",
+          r.ok() ? "ok" : first_error(diags), seen);
+    const Progress p = progress_over(b, CONTROL_SPAN);
+    pv::Diagnostics d2;
+    pv::Result<xen_domctl_getvcpuinfo> i = pvb::vcpu_info(b.dom.domid, 0, d2);
+    report(d2);
+    pv::format(name, sizeof name, "control.affinity.runs_on_cpu%u", cpu);
+    check(name, i && i->cpu == cpu && p.cpu > 0 && p.count > 0, "cpu %d, cpu_time +%lu ns, counter +%lu",
+          i ? static_cast<int>(i->cpu) : -1, p.cpu, p.count);
+    info("affinity cpu%u: there after %lu ms, then cpu_time +%lu ms in %lu ms", cpu, waited / MS, p.cpu / MS,
+         CONTROL_SPAN / MS);
+}
+
+struct Wallclock {
+    u32 version, sec, nsec, sec_hi;
+    i64 seconds() const { return static_cast<i64>((u64{sec_hi} << 32) | sec); }
+};
+
+Wallclock read_wallclock(const Burner& b) {
+    pv::Diagnostics diags;
+    pvb::ForeignWindow win(b.dom.domid, b.cfg.self_pt_base, b.cfg.self_virt_base, diags);
+    const u8* page = win.map(b.dom.shared_info_mfn);
+    Wallclock w{};
+    if (page) {
+        const volatile shared_info_t* s = reinterpret_cast<const volatile shared_info_t*>(page);
+        w = {s->wc_version, s->wc_sec, s->wc_nsec, s->xen_wc_sec_hi};
+    }
+    (void)win.release();
+    report(diags);
+    return w;
+}
+
+pv::Result<void> set_time_offset(const Burner& b, i64 seconds) {
+    pv::Diagnostics diags;
+    xen_domctl op{};
+    op.u.settimeoffset.time_offset_seconds = seconds;
+    pv::Result<void> r = pvb::domctl(op, XEN_DOMCTL_settimeoffset, b.dom.domid, diags);
+    report(diags);
+    return r;
+}
+
+// settimeoffset: the domain's wallclock (shared_info's wc_sec, read through a foreign mapping)
+// moves by the offset, relative to the offset 0.
+void control_timeoffset(const Burner& b) {
+    constexpr i64 AHEAD = 1000, BEHIND = -3600;
+    pv::Result<void> r0 = set_time_offset(b, 0);
+    const Wallclock w0 = read_wallclock(b);
+    pv::Result<void> r1 = set_time_offset(b, AHEAD);
+    const Wallclock w1 = read_wallclock(b);
+    pv::Result<void> r2 = set_time_offset(b, BEHIND);
+    const Wallclock w2 = read_wallclock(b);
+    info("wallclock: offset 0: %u.%09u (version %u), %+ld: %u.%09u, %+ld: %u.%09u", w0.sec, w0.nsec, w0.version,
+         AHEAD, w1.sec, w1.nsec, BEHIND, w2.sec, w2.nsec);
+    check("control.timeoffset.accepted", r0.ok() && r1.ok() && r2.ok(), "settimeoffset: %d, %d, %d",
+          rc_of(r0), rc_of(r1), rc_of(r2));
+    const i64 s0 = w0.seconds(), s1 = w1.seconds(), s2 = w2.seconds();
+    check("control.timeoffset.wallclock", s0 > 0 && s1 - s0 == AHEAD && s2 - s0 == BEHIND && w1.nsec == w0.nsec &&
+                                              w2.nsec == w0.nsec && w2.version % 2 == 0,
+          "wc_sec %ld, %ld, %ld for offsets 0, %ld, %ld", s0, s1, s2, AHEAD, BEHIND);
+}
+
+void run_control(u64 baseline) {
+    Burner b;
+    b.name = "ctl";
+    b.cfg = config(BURN_CMDLINE, BURN_MEMORY);
+    pv::Diagnostics diags;
+    pv::Result<void> r = b.cfg.kernel ? pvb::build_domain(b.cfg, b.dom, diags) : pv::error(XEN_ENOENT);
+    report(diags);
+    if (check("control.build", r.ok(), "%s", b.cfg.kernel ? first_error(diags) : "no domu.elf in the initrd")) {
+        control_context(b);
+        pv::Diagnostics d2;
+        pv::Result<void> u = pvb::unpause(b.dom.domid, d2);
+        report(d2);
+        if (check("control.start", u.ok(), "%s", first_error(d2))) {
+            control_pause(b);
+            control_affinity(b, 0);
+            control_affinity(b, 1);
+            control_timeoffset(b);
+        }
+    }
+    destroy_all(&b, 1, "control", baseline);
+}
+
 }  // namespace
 
 void run_mode(StrView mode, u64 baseline) {
@@ -331,6 +545,7 @@ void run_mode(StrView mode, u64 baseline) {
     if (mode.equals("fair")) run_fair(baseline);
     else if (mode.equals("smp")) run_smp(baseline);
     else if (mode.equals("cycles")) run_cycles(baseline);
+    else if (mode.equals("control")) run_control(baseline);
     else check_fail("sched.mode", "unknown mode=%.*s", static_cast<int>(mode.len), mode.ptr);
 }
 

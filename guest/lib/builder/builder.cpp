@@ -171,6 +171,8 @@ Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& 
 
     vcpu_guest_context_t ctx;
     fill_vcpu_context(ctx, L, g_p2m, params.virt_entry);
+    out.entry = params.virt_entry;
+    out.l4_mfn = g_p2m[L.pgtables.pfn];
     xen_domctl op{};
     op.u.vcpucontext.vcpu = 0;
     set_xen_guest_handle(op.u.vcpucontext.ctxt, &ctx);

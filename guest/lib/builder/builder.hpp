@@ -47,6 +47,8 @@ struct BuiltDomain {
     u32 store_evtchn = 0;
     u32 console_evtchn = 0;
     u64 console_mfn = 0;
+    u64 entry = 0;     // vCPU 0's entry point (user_regs.rip)
+    u64 l4_mfn = 0;    // its top-level page table (ctrlreg[3] = xen_pfn_to_cr3(l4_mfn))
 };
 
 Result<void> build_domain(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& diags);

@@ -160,8 +160,8 @@ long setvcpucontext(PvVcpu& self, xen_domctl& op, PvDomain& d) {
 void get_context(const PvVcpu& v, vcpu_guest_context_t& c) {
     mem_set(&c, 0, sizeof c);
     mem_copy(&c.fpu_ctxt, v.fpu, sizeof c.fpu_ctxt);
-    c.flags = VGCF_i387_valid | (v.kernel_mode ? VGCF_in_kernel : 0) | (v.down ? 0 : VGCF_online) |
-              (v.failsafe_mask_events ? VGCF_failsafe_disables_events : 0) |
+    c.flags = (v.fpu_initialised ? VGCF_i387_valid : 0) | (v.kernel_mode ? VGCF_in_kernel : 0) |
+              (v.down ? 0 : VGCF_online) | (v.failsafe_mask_events ? VGCF_failsafe_disables_events : 0) |
               (v.syscall_mask_events ? VGCF_syscall_disables_events : 0);
     const TrapFrame& f = v.regs;
     cpu_user_regs_t& r = c.user_regs;
@@ -180,8 +180,8 @@ void get_context(const PvVcpu& v, vcpu_guest_context_t& c) {
     c.gdt_ents = v.gdt_entries;
     c.kernel_ss = v.kernel_ss;
     c.kernel_sp = v.kernel_sp;
-    constexpr u64 CR0_TS = 1u << 3;
-    c.ctrlreg[0] = v.virtual_ts ? CR0_TS : 0;
+    c.ctrlreg[0] = guest_cr0(v);
+    c.ctrlreg[4] = guest_cr4();
     c.ctrlreg[3] = xen_pfn_to_cr3(v.kernel_cr3 >> PAGE_SHIFT);
     c.ctrlreg[1] = xen_pfn_to_cr3(v.user_cr3 >> PAGE_SHIFT);
     for (unsigned i = 0; i < 8; ++i) c.debugreg[i] = v.debugreg[i];

@@ -168,6 +168,16 @@ bool emulate_io(PvVcpu& v, TrapFrame& f, const u8* insn, usize len) {
 
 }  // namespace
 
+u64 guest_cr0(const PvVcpu& v) {
+    constexpr u64 CR0_TS = 1u << 3;
+    return (read_cr0() & ~CR0_TS) | (v.virtual_ts ? CR0_TS : 0);
+}
+
+u64 guest_cr4() {
+    constexpr u64 PAE = 1u << 5, OSFXSR = 1u << 9, OSXMMEXCPT = 1u << 10;
+    return read_cr4() & (PAE | OSFXSR | OSXMMEXCPT);
+}
+
 bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
     u8 insn[16];
     // Read what is readable of the next 16 bytes (an instruction may end a page early).
@@ -253,10 +263,10 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
         if (op == 0x20) {
             u64 val;
             switch (cr) {
-            case 0: val = (read_cr0() & ~u64{8}) | (v.virtual_ts ? 8u : 0u); break;
+            case 0: val = guest_cr0(v); break;
             case 2: val = v.vcpu_info ? v.vcpu_info->arch.cr2 : 0; break;
             case 3: val = v.kernel_cr3; break;
-            case 4: val = read_cr4() & ((1u << 5) | (1u << 9) | (1u << 10)); break;  // PAE, OSFXSR, OSXMMEXCPT
+            case 4: val = guest_cr4(); break;
             default: return false;
             }
             gpr(f, reg) = val;

@@ -101,6 +101,9 @@ struct PvVcpu {
     u16 ds = 0, es = 0, fs = 0, gs = 0;
     u64 switches = 0;              // times switched in (sched.cpp: is the CPU's copy current?)
     alignas(16) u8 fpu[512] = {};
+    // Xen's fpu_initialised: fpu holds state the guest gave (setvcpucontext with VGCF_i387_valid)
+    // or left (it has run); getvcpucontext says VGCF_i387_valid only then.
+    bool fpu_initialised = false;
 };
 
 enum class DomainState : u8 { building, running, shut_down, crashed };
@@ -214,6 +217,10 @@ PvDomain* domain_next(domid_t first);
 inline bool architectural_iopl(const PvDomain& d) { return d.vm_assist & (1ul << VMASST_TYPE_architectural_iopl); }
 // The ring the guest kernel counts as for IOPL checks: 1, or 0 under architectural_iopl.
 inline unsigned virtual_cpl(const PvVcpu& v) { return !v.kernel_mode ? 3 : architectural_iopl(*v.domain) ? 0 : 1; }
+// CR0 and CR4 as the vCPU sees them (MOV from CR, getvcpucontext's ctrlreg[0] and [4], as Xen):
+// the real CR0 with the vCPU's virtual TS; of CR4, PAE, OSFXSR and OSXMMEXCPT (emulate.cpp).
+u64 guest_cr0(const PvVcpu& v);
+u64 guest_cr4();
 
 // Builds domain 0 from the kernel (and optional initrd) boot modules, as Xen's dom0 builder
 // lays it out (xen-pv-abi.md §1).  Errors are reported on the console; false means no domain.

@@ -159,6 +159,7 @@ void restore_state(PvVcpu& v) {
     map_guest_gdt(v);
     asm volatile("clts");
     asm volatile("fxrstor64 %0" : : "m"(*reinterpret_cast<const u8(*)[512]>(v.fpu)));
+    v.fpu_initialised = true;  // Xen's eager FPU: set at the first restore
     if (v.virtual_ts) write_cr0(read_cr0() | CR0_TS);
     if (v.debugreg[7] & 0xff) {
         asm volatile("mov %0, %%db0" : : "r"(v.debugreg[0]));
