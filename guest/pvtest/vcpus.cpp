@@ -3,6 +3,7 @@
 // callback, which the hypervisor enters when a data segment selector vCPU 0 left loaded no
 // longer loads as it is switched back in after vCPU 1 ran.
 #include "guest/pvtest/pvtest.hpp"
+#include "guest/pvtest/traps.hpp"
 
 extern "C" {
 void pvt_vcpu1_entry();
@@ -192,6 +193,16 @@ void check_vcpus() {
     CHECK_EQ("failsafe.clear_gdt", hc::set_gdt(frames, 0), 0);
     remap_page(v1_gdt, true);
     check_register_vcpu_info();
+
+    // SSE in the guest kernel: the hypervisor must run the CPU with CR4.OSFXSR (else every SSE
+    // instruction is #UD) and save and restore the registers across vCPU switches.
+    unsigned before = g_ntraps;
+    u32 out = 1;
+    asm volatile(PVT_GUARDED("pcmpeqd %%xmm1, %%xmm1\n\tpxor %%xmm1, %%xmm1\n\tmovd %%xmm1, %0")
+                 : "+r"(out)
+                 :
+                 : "r11", "memory");  // xmm1: the compiler uses no SSE (-mno-sse)
+    check("fpu.sse_in_kernel", g_ntraps == before && out == 0, "%u traps, result %u", g_ntraps - before, out);
 }
 
 }  // namespace pvt

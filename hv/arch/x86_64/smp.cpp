@@ -60,6 +60,14 @@ void setup_cpu_memory(PerCpu& c) {
 
 void load_tables(PerCpu& c) { load_cpu_tables(c.gdt_page, c.gdt_window, &c.tss, c.stack_block); }
 
+// The FPU and SSE as guests need them (the hypervisor itself uses neither): x87 errors as #MF
+// (NE), WAIT honouring TS (MP), no emulation (EM clear), and FXSAVE/SSE enabled with SIMD
+// exceptions as #XM (OSFXSR, OSXMMEXCPT) — without OSFXSR every SSE instruction is #UD.
+void enable_fpu_sse() {
+    write_cr0((read_cr0() & ~CR0_EM) | CR0_MP | CR0_NE);
+    write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
+}
+
 }  // namespace
 
 namespace smp {
@@ -84,6 +92,7 @@ void init_bsp() {
     ci->apic_id = c.apic_id;
     ci->percpu = &c;
     load_tables(c);
+    enable_fpu_sse();
     set_irq_handler(VEC_IPI_CALL, on_call_ipi);
     c.online = true;
     g_online = 1;
@@ -103,6 +112,7 @@ extern "C" [[noreturn]] void ap_main() {
     CpuInfo* ci = cpu_info();
     PerCpu& c = *ci->percpu;
     load_tables(c);
+    enable_fpu_sse();
     apic::init_cpu();
     apic::timer_init_cpu();
     c.online = true;

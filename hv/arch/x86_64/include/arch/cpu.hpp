@@ -86,5 +86,7 @@ inline constexpr u32 MSR_KERNEL_GS_BASE = 0xc0000102;
 inline constexpr u64 EFER_SCE = 1u << 0, EFER_LME = 1u << 8, EFER_NXE = 1u << 11;
 inline constexpr u64 CR0_WP = 1u << 16;
 inline constexpr u64 CR4_PGE = 1u << 7, CR4_OSFXSR = 1u << 9, CR4_SMEP = 1u << 20, CR4_SMAP = 1u << 21;
+inline constexpr u64 CR4_OSXMMEXCPT = 1u << 10;
+inline constexpr u64 CR0_MP = 1u << 1, CR0_EM = 1u << 2, CR0_NE = 1u << 5;
 
 }  // namespace pv::arch
