@@ -516,6 +516,60 @@ void control_timeoffset(const Burner& b) {
           "wc_sec %ld, %ld, %ld for offsets 0, %ld, %ld", s0, s1, s2, AHEAD, BEHIND);
 }
 
+// sysctl sched_id and getdomaininfolist: the scheduler is credit (Xen booted with sched=credit),
+// and the list from domain 0 holds domain 0 first, then the control domU.
+void control_sysctls(const Burner& b) {
+    pv::Diagnostics diags;
+    xen_sysctl op{};
+    pv::Result<void> r = pvb::sysctl(op, XEN_SYSCTL_sched_id, diags);
+    check("control.sched_id", r.ok() && op.u.sched_id.sched_id == XEN_SCHEDULER_CREDIT, "%s, sched_id %u",
+          r.ok() ? "ok" : first_error(diags), r.ok() ? op.u.sched_id.sched_id : 0u);
+    static xen_domctl_getdomaininfo infos[8];
+    xen_sysctl list{};
+    list.u.getdomaininfolist.first_domain = 0;
+    list.u.getdomaininfolist.max_domains = 8;
+    set_xen_guest_handle(list.u.getdomaininfolist.buffer, infos);
+    r = pvb::sysctl(list, XEN_SYSCTL_getdomaininfolist, diags);
+    u32 n = r.ok() ? list.u.getdomaininfolist.num_domains : 0;
+    check("control.getdomaininfolist", r.ok() && n == 2 && infos[0].domain == 0 && infos[1].domain == b.dom.domid,
+          "%s, %u domains, first %u, second %u", r.ok() ? "ok" : first_error(diags), n, n ? infos[0].domain : 0u,
+          n > 1 ? infos[1].domain : 0u);
+    report(diags);
+}
+
+// max_mem is a hard limit: with it at the domU's current size, populate_physmap for it adds
+// nothing (the reservation calls report extents done, never an errno); raised again, one page.
+void control_max_mem(const Burner& b) {
+    pv::Diagnostics diags;
+    pv::Result<xen_domctl_getdomaininfo> info = pvb::domain_info(b.dom.domid, diags);
+    if (!check("control.max_mem.info", info.ok(), "%s", first_error(diags))) return;
+    u64 pages = info->tot_pages;
+    xen_domctl op{};
+    op.u.max_mem.max_memkb = pages * 4;
+    pv::Result<void> r = pvb::domctl(op, XEN_DOMCTL_max_mem, b.dom.domid, diags);
+    check("control.max_mem.set_to_current", r.ok(), "%s", first_error(diags));
+    static xen_pfn_t extent;
+    extent = pages + 16;  // a pfn beyond the domU's memory
+    xen_memory_reservation_t res{};
+    set_xen_guest_handle(res.extent_start, &extent);
+    res.nr_extents = 1;
+    res.extent_order = 0;
+    res.domid = b.dom.domid;
+    long done = hc::memory_op(XENMEM_populate_physmap, &res);
+    check("control.max_mem.populate_refused", done == 0, "populate_physmap: %ld", done);
+    op = {};
+    op.u.max_mem.max_memkb = (pages + 1) * 4;
+    r = pvb::domctl(op, XEN_DOMCTL_max_mem, b.dom.domid, diags);
+    extent = pages + 16;
+    done = hc::memory_op(XENMEM_populate_physmap, &res);
+    check("control.max_mem.populate_one_more", r.ok() && done == 1, "max_mem %s, populate_physmap: %ld",
+          r.ok() ? "ok" : first_error(diags), done);
+    pv::Result<xen_domctl_getdomaininfo> after = pvb::domain_info(b.dom.domid, diags);
+    check("control.max_mem.tot_pages", after.ok() && after->tot_pages == pages + 1, "tot_pages %lu, expected %lu",
+          after.ok() ? static_cast<unsigned long>(after->tot_pages) : 0ul, static_cast<unsigned long>(pages + 1));
+    report(diags);
+}
+
 void run_control(u64 baseline) {
     Burner b;
     b.name = "ctl";
@@ -533,6 +587,8 @@ void run_control(u64 baseline) {
             control_affinity(b, 0);
             control_affinity(b, 1);
             control_timeoffset(b);
+            control_sysctls(b);
+            control_max_mem(b);
         }
     }
     destroy_all(&b, 1, "control", baseline);
