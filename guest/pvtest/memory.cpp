@@ -47,6 +47,8 @@ void check_reservations() {
     long max = hc::memory_op(XENMEM_maximum_reservation, &self);
     info("reservation: maximum %ld", max);
     CHECK("memory_op.maximum_reservation_at_least_current", max >= pages);
+    // Domain 0 may balloon up to everything: Xen gives it no limit (max_pages ~0U).
+    CHECK_EQ("memory_op.maximum_reservation_dom0_unlimited", max, 0xffffffffl);
     CHECK_EQ("memory_op.current_reservation_start_extent",
              hc::memory_op(XENMEM_current_reservation | (1u << MEMOP_EXTENT_SHIFT), &self), -XEN_EINVAL);
 

@@ -105,7 +105,8 @@ bool allocate_memory(PvDomain& d, u64 nr_pages) {
         m2p_set(*r, pfn);
         if (!mmu_assign(d, *r)) return false;
     }
-    d.nr_pages = d.max_pages = nr_pages;
+    d.nr_pages = nr_pages;
+    d.max_pages = 0xffffffff;  // as Xen's dom0 builder: no limit, domain 0 may balloon up
     return true;
 }
 
