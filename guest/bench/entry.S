@@ -54,22 +54,10 @@ bench_pf_entry:
     .globl bench_event_entry
     .type bench_event_entry, @function
 bench_event_entry:
-    pushq %rax
-    pushq %rdi
-    pushq %rsi
-    pushq %rdx
-    pushq %r8
-    pushq %r9
-    pushq %r10
+    push_call_clobbered
     movq %rsp, %rdi
     call bench_event_upcall
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rdx
-    popq %rsi
-    popq %rdi
-    popq %rax
+    pop_call_clobbered
     andq $~0x200, 32(%rsp)          /* the saved RFLAGS: return with events masked */
     iret_from_bounce $0
     .size bench_event_entry, . - bench_event_entry

@@ -36,6 +36,27 @@
     ud2
 .endm
 
+/* The registers a C call may clobber that a bounce frame does not already hold (RCX and R11
+ * are in it): around a call from a trap or callback entry into C, RSP then pointing at them. */
+.macro push_call_clobbered
+    pushq %rax
+    pushq %rdi
+    pushq %rsi
+    pushq %rdx
+    pushq %r8
+    pushq %r9
+    pushq %r10
+.endm
+.macro pop_call_clobbered
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rdx
+    popq %rsi
+    popq %rdi
+    popq %rax
+.endm
+
 /* The System V callee-saved registers, around a trip to user mode and back. */
 .macro push_callee_saved
     pushq %rbx
