@@ -39,11 +39,7 @@ bench_pf_entry:
     testb $3, 32(%rsp)              /* the saved CS */
     jz 9f
     movq %r12, 24(%rsp)             /* RIP */
-    popq %rcx
-    popq %r11
-    addq $8, %rsp                   /* the error code */
-    pushq %r11
-    pushq %rcx
+    drop_error_code
     iret_from_bounce $0
 9:  ud2
     .size bench_pf_entry, . - bench_pf_entry

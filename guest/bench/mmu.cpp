@@ -23,12 +23,7 @@ constinit mmu_update_t req_b[512];
 
 u64 entry(u64 pfn, u64 flags) { return (mfn_of_pfn(pfn) << PAGE_SHIFT) | flags; }
 
-long mmuext(unsigned cmd, u64 mfn) {
-    mmuext_op_t op{};
-    op.cmd = cmd;
-    op.arg1.mfn = mfn;
-    return hc::mmuext_op(&op, 1, nullptr, DOMID_SELF);
-}
+long mmuext(unsigned cmd, u64 mfn) { return hc::mmuext1(cmd, mfn); }
 
 bool build_tree() {
     tree_l4[0] = (mfn_of(tree_l3) << PAGE_SHIFT) | PTE_TABLE;

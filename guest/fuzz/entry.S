@@ -57,11 +57,7 @@ fuzz_trap_common:
     call fuzz_trap
     pop_call_clobbered
     addq $8, %rsp                   /* the vector */
-    popq %rcx
-    popq %r11
-    addq $8, %rsp                   /* the error code */
-    pushq %r11
-    pushq %rcx
+    drop_error_code
     iret_from_bounce $0
 
 /* The event upcall: events arrive only after SCHEDOP_block unmasked them.  Return with them

@@ -101,6 +101,21 @@ template <Via via = Via::Syscall>
 inline long mmuext_op(const mmuext_op_t* ops, unsigned count, unsigned* done, domid_t dom) {
     return hypercall<via>(__HYPERVISOR_mmuext_op, arg(ops), count, arg(done), dom);
 }
+// One mmuext_op on the caller's own tables; arg1 is the MFN or linear address the command takes
+// (the two share arg1's union).
+inline long mmuext1(unsigned cmd, u64 arg1) {
+    mmuext_op_t op{};
+    op.cmd = cmd;
+    op.arg1.mfn = arg1;
+    return mmuext_op(&op, 1, nullptr, DOMID_SELF);
+}
+// One mmu_update request on the caller's own tables.
+inline long mmu_update1(u64 ptr, u64 val) {
+    mmu_update_t u{};
+    u.ptr = ptr;
+    u.val = val;
+    return mmu_update(&u, 1, nullptr, DOMID_SELF);
+}
 template <Via via = Via::Syscall> inline long sched_op(int cmd, void* a) {
     return hypercall<via>(__HYPERVISOR_sched_op, static_cast<u64>(cmd), arg(a));
 }

@@ -18,6 +18,16 @@
     ud2
 .endm
 
+/* From a handler entered by a bounce frame with an error code, RCX and R11 on top: drops the
+ * error code, leaving the frame iret_from_bounce expects. */
+.macro drop_error_code
+    popq %rcx
+    popq %r11
+    addq $8, %rsp
+    pushq %r11
+    pushq %rcx
+.endm
+
 /* To a new context (each argument a register or an immediate), with RAX, R11, RCX and the flags
  * zero; the iret_context is built below the current RSP. */
 .macro iret_to rip:req, cs:req, rflags:req, rsp:req, ss:req

@@ -65,12 +65,7 @@ bool read_frame(u64 mfn, u64 (&out)[512]) {
     return hc::update_va_mapping(va(window), saved, UVMF_INVLPG | UVMF_LOCAL) == 0;
 }
 
-long pin(unsigned cmd, u64 mfn) {
-    mmuext_op_t op{};
-    op.cmd = cmd;
-    op.arg1.mfn = mfn;
-    return hc::mmuext_op(&op, 1, nullptr, DOMID_SELF);
-}
+long pin(unsigned cmd, u64 mfn) { return hc::mmuext1(cmd, mfn); }
 
 u64 nr_regions(u64 lo, u64 hi, unsigned shift) {
     u64 size = u64{1} << shift;

@@ -80,12 +80,7 @@ Remap remap_a() {
     r.to_b = (r.to_a & ~PTE_ADDR) | (l1e_of(va(page_b)) & PTE_ADDR);
     return r;
 }
-void invlpg_a() {
-    mmuext_op_t op{};
-    op.cmd = MMUEXT_INVLPG_LOCAL;
-    op.arg1.linear_addr = va(page_a);
-    hc::mmuext_op(&op, 1, nullptr, DOMID_SELF);
-}
+void invlpg_a() { hc::mmuext1(MMUEXT_INVLPG_LOCAL, va(page_a)); }
 // Puts page_a back on its own frame; what page_a showed before that.
 char restore_a(const Remap& r) {
     invlpg_a();

@@ -71,12 +71,7 @@ i16 copy(u16 flags, domid_t sdom, u64 src, u16 soff, domid_t ddom, u64 dst, u16 
 u16 entry_flags(u32 ref) { return g_entries[ref].flags; }
 
 // A grant map replaces an entry without flushing it (as any PTE write the guest asks for).
-void invlpg(const volatile void* p) {
-    mmuext_op_t op{};
-    op.cmd = MMUEXT_INVLPG_LOCAL;
-    op.arg1.linear_addr = va(p);
-    hc::mmuext_op(&op, 1, nullptr, DOMID_SELF);
-}
+void invlpg(const volatile void* p) { hc::mmuext1(MMUEXT_INVLPG_LOCAL, va(p)); }
 
 void check_table_calls() {
     gnttab_query_size_t q{};

@@ -16,19 +16,8 @@ alignas(4096) constinit char hostile_page[4096];
 // Two adjacent pages: the second is unmapped while a console write runs into it.
 alignas(4096) constinit char edge_pages[2][4096];
 
-long mmu_update1(u64 ptr, u64 val) {
-    mmu_update_t u{};
-    u.ptr = ptr;
-    u.val = val;
-    return hc::mmu_update(&u, 1, nullptr, DOMID_SELF);
-}
-
-long mmuext1(unsigned cmd, u64 mfn) {
-    mmuext_op_t op{};
-    op.cmd = cmd;
-    op.arg1.mfn = mfn;
-    return hc::mmuext_op(&op, 1, nullptr, DOMID_SELF);
-}
+using hc::mmu_update1;
+using hc::mmuext1;
 
 void check_trap_and_stack_addresses() {
     // Xen checks only that a trap handler's address is canonical: one in its own range is

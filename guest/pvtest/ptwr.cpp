@@ -12,12 +12,7 @@ namespace {
 alignas(4096) constinit char page_a[4096];
 alignas(4096) constinit char page_b[4096];
 
-void invlpg(const volatile void* p) {
-    mmuext_op_t op{};
-    op.cmd = MMUEXT_INVLPG_LOCAL;
-    op.arg1.linear_addr = va(p);
-    hc::mmuext_op(&op, 1, nullptr, DOMID_SELF);
-}
+void invlpg(const volatile void* p) { hc::mmuext1(MMUEXT_INVLPG_LOCAL, va(p)); }
 
 // Entries compared without the bits the CPU or Xen may set on their own: accessed, dirty,
 // global.

@@ -43,7 +43,6 @@ void map_guest_gdt(PvVcpu& v);
 namespace {
 
 constexpr u32 MSR_FS = 0xc0000100, MSR_GS = 0xc0000101, MSR_SHADOW_GS = 0xc0000102;
-constexpr u8 VEC_IPI_SCHED = 0xf3;
 constexpr u64 CR0_TS = 1u << 3;
 
 sched::CreditScheduler* g_sched = nullptr;

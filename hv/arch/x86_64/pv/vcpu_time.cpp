@@ -85,14 +85,21 @@ void runstate_change(PvVcpu& v, int state, u64 now) {
 
 }  // namespace
 
-void publish_time(PvVcpu& v) {
-    if (!v.vcpu_info) return;
-    u64 hz = time::tsc_khz() * 1000;
-    if (!hz) return;
-    // The scale: shift the tick rate into (1, 2] GHz's neighbourhood, then mul is the 32.32
-    // fixed-point ns per shifted tick (Xen's set_time_scale).
+namespace {
+
+// The TSC's scale in vcpu_time_info's terms, from the calibrated rate (fixed after boot, so
+// computed once, not at every switch-in): shift the tick rate into (1, 2] GHz, then mul is the
+// 32.32 fixed-point ns per shifted tick (Xen's set_time_scale).
+struct TimeScale {
+    u32 mul = 0;
+    i8 shift = 0;
+};
+const TimeScale& tsc_scale() {
+    static TimeScale scale;
+    if (scale.mul) return scale;
+    u64 tps = time::tsc_khz() * 1000;
+    if (!tps) return scale;
     int shift = 0;
-    u64 tps = hz;
     while (tps > 2'000'000'000ull) {
         tps >>= 1;
         --shift;
@@ -101,13 +108,23 @@ void publish_time(PvVcpu& v) {
         tps <<= 1;
         ++shift;
     }
+    scale.shift = static_cast<i8>(shift);
+    scale.mul = static_cast<u32>((1'000'000'000ull << 32) / tps);
+    return scale;
+}
+
+}  // namespace
+
+void publish_time(PvVcpu& v) {
+    const TimeScale& scale = tsc_scale();
+    if (!v.vcpu_info || !scale.mul) return;
     auto& t = v.vcpu_info->time;
     t.version = t.version + 1;  // odd: update in progress
     asm volatile("" : : : "memory");
     t.tsc_timestamp = rdtsc();
     t.system_time = time::since_boot_ns();
-    t.tsc_to_system_mul = static_cast<u32>((1'000'000'000ull << 32) / tps);
-    t.tsc_shift = static_cast<i8>(shift);
+    t.tsc_to_system_mul = scale.mul;
+    t.tsc_shift = scale.shift;
     t.flags = 0;
     asm volatile("" : : : "memory");
     t.version = t.version + 1;

@@ -20,6 +20,7 @@ enum Vector : u8 {
     VEC_TIMER = 0xf0,
     VEC_IPI_CALL = 0xf1,
     VEC_IPI_STOP = 0xf2,
+    VEC_IPI_SCHED = 0xf3,  // "reschedule, or look at your upcalls" (pv/sched.cpp)
     VEC_SPURIOUS = 0xff,
 };
 
