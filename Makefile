@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run run-iso iso test bench unit boot-tests clean
+.PHONY: all deps build run run-iso iso test bench fuzz unit boot-tests clean
 all: build iso
 
 deps:
@@ -33,6 +33,16 @@ test: deps build iso
 # results into bench/results/ (bench/README.md).
 bench: deps build
 	python3 bench/run.py --build $(BUILD)
+
+# Host-side fuzzing for longer than the ctest runs: each libFuzzer target for FUZZ_TIME seconds
+# on a corpus kept in $(BUILD)/fuzz-corpus (tests/fuzz).  Findings land in $(BUILD)/fuzz-corpus.
+FUZZ_TIME ?= 300
+fuzz: deps build
+	@for t in elf xenstore page_types cpio; do \
+	  mkdir -p $(BUILD)/fuzz-corpus/$$t && cd $(BUILD)/fuzz-corpus && \
+	  $(abspath $(BUILD))/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 \
+	    $$( [ $$t = xenstore ] && echo -dict=$(CURDIR)/tests/fuzz/xenstore.dict ) $$t || exit 1; \
+	  cd $(CURDIR); done
 
 clean:
 	rm -rf $(BUILD)

@@ -3,9 +3,10 @@
 set -euo pipefail
 # xen-hypervisor-4.17-amd64: Debian's Xen 4.17, the oracle the guest tests run on (tests/guest).
 # python3-matplotlib: the benchmark suite's chart (bench/run.py).
+# clang, libclang-rt-14-dev: libFuzzer for the host-side fuzz targets (tests/fuzz).
 pkgs=(build-essential cmake ninja-build python3 libgtest-dev libxen-dev
       qemu-system-x86 grub-pc-bin grub-common xorriso mtools xen-hypervisor-4.17-amd64
-      python3-matplotlib)
+      python3-matplotlib clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
