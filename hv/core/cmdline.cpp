@@ -216,6 +216,20 @@ bool parse_dom0_max_vcpus(StrView v, BootOptions& out, Diagnostics&) {
     return true;
 }
 
+bool parse_conswitch(StrView v, BootOptions& out, Diagnostics&) {
+    ConsoleSwitch r;
+    if (v.len < 1 || v.len > 2) return false;
+    if (v[0] == '`') r.switch_char = 0;
+    else if (v[0] >= 'a' && v[0] <= 'z') r.switch_char = static_cast<char>(v[0] - 'a' + 1);
+    else return false;
+    if (v.len == 2) {
+        if (v[1] != 'x') return false;
+        r.to_dom0_at_boot = false;
+    }
+    out.conswitch = r;
+    return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table
 
@@ -247,6 +261,8 @@ constexpr OptionSpec OPTIONS[] = {
                   parse_dom0_mem),
     custom_option("dom0_max_vcpus", "<integer> | <min>-<max>: dom0's vCPU count",
                   parse_dom0_max_vcpus),
+    custom_option("conswitch", "<switch char>[x]: Ctrl-<char> x3 switches serial input; x: keep it at boot",
+                  parse_conswitch),
     string_option<&BootOptions::selftest>("selftest", "<name>: force the named fault at boot"),
 };
 

@@ -92,6 +92,14 @@ struct Dom0Vcpus {
     u32 max = std::numeric_limits<u32>::max();
 };
 
+// conswitch=<char>[x] (Xen's syntax): typing Ctrl-<char> three times switches serial input
+// between the hypervisor and domain 0 ('a'-'z'; '`' means never); an 'x' after it keeps input
+// with the hypervisor at the end of boot instead of giving it to domain 0.
+struct ConsoleSwitch {
+    char switch_char = 0x01;  // Ctrl-A; 0: no switching
+    bool to_dom0_at_boot = true;
+};
+
 struct BootOptions {
     static constexpr usize SELFTEST_LEN = 32;
     static constexpr usize DOM0_CMDLINE_LEN = 1024;  // Xen's COMMAND_LINE_SIZE
@@ -110,6 +118,7 @@ struct BootOptions {
     u64 availmem = 0;                               // clamp usable RAM to this; 0 = no limit
     Dom0Mem dom0_mem;
     Dom0Vcpus dom0_max_vcpus;
+    ConsoleSwitch conswitch;
     // pvisor only: force the named fault at boot, to test the crash paths.
     char selftest[SELFTEST_LEN] = {};
     // Everything after "--", for dom0's command line.

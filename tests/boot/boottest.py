@@ -9,6 +9,11 @@ expectation and is then quit through the HMP monitor.  --check-wx reads `info tl
 before quitting and fails on any mapping that is writable and executable.
 
 Every run is bounded by --timeout: a hung boot is killed and reported, never left to hang CI.
+--send REGEX TEXT types TEXT into the serial line once REGEX has appeared in the log (after the
+previous --send's match), in order; TEXT takes Python escapes (\\x01 is Ctrl-A, \\r Enter).
+The serial port is then a pair of FIFOs beside the log (QEMU's pipe chardev, <name>.serial.in
+and .out); a thread copies what QEMU writes into the log.
+
 On failure the serial log (and QEMU's own stderr) are printed with their paths.  The last line
 is always `PASS: <name>: ...` or `FAIL: <name>: ...`.
 
@@ -23,12 +28,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +80,7 @@ class Options:
     log_dir: Path
     qemu: str
     extra: list[str] = field(default_factory=list)
+    sends: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -90,6 +98,8 @@ def parse_args(argv: list[str]) -> Options:
                    help="must appear in the serial log, after the previous --expect (repeatable)")
     p.add_argument("--expect-not", action="append", default=[], metavar="REGEX",
                    help="must not appear anywhere in the serial log (repeatable)")
+    p.add_argument("--send", action="append", nargs=2, default=[], metavar=("REGEX", "TEXT"),
+                   help="type TEXT (Python escapes) into the serial line once REGEX is in the log (repeatable)")
     p.add_argument("--exit-status", type=int, default=0, help="QEMU's expected exit status")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before QEMU is killed")
     p.add_argument("--halted", action="store_true",
@@ -112,7 +122,13 @@ def parse_args(argv: list[str]) -> Options:
         p.error("--halted needs at least one --expect (the point after which the machine stays halted)")
     if a.smp < 1 or a.mem < 1 or a.timeout <= 0:
         p.error("--smp, --mem and --timeout must be positive")
-    for rx in a.expect + a.expect_not:
+    sends = []
+    for rx, text in a.send:
+        try:
+            sends.append((rx, text.encode("latin-1").decode("unicode_escape").encode("latin-1")))
+        except UnicodeError as e:
+            p.error(f"bad --send text {q(text)}: {e}")
+    for rx in a.expect + a.expect_not + [rx for rx, _ in a.send]:
         try:
             re.compile(rx)
         except re.error as e:
@@ -124,13 +140,13 @@ def parse_args(argv: list[str]) -> Options:
                    modules=a.module, expects=a.expect, expect_nots=a.expect_not,
                    exit_status=a.exit_status, timeout=a.timeout, halted=a.halted,
                    check_wx=a.check_wx, machine=a.machine, log_dir=log_dir, qemu=a.qemu,
-                   extra=a.extra)
+                   extra=a.extra, sends=sends)
 
 
-def qemu_command(o: Options, serial_log: Path, monitor_sock: Path) -> list[str]:
+def qemu_command(o: Options, serial_log: Path, monitor_sock: Path, serial_pipe: Path | None = None) -> list[str]:
+    serial = ["-serial", f"file:{serial_log}"] if serial_pipe is None else ["-serial", f"pipe:{serial_pipe}"]
     cmd = [o.qemu, "-accel", "tcg", "-cpu", "max", "-m", str(o.mem), "-smp", str(o.smp),
-           "-display", "none", "-no-reboot", "-nic", "none",
-           "-serial", f"file:{serial_log}",
+           "-display", "none", "-no-reboot", "-nic", "none", *serial,
            "-monitor", f"unix:{monitor_sock},server,nowait"]
     if o.machine:
         cmd += ["-machine", o.machine]
@@ -350,7 +366,14 @@ def run(o: Options) -> int:
         sock_dir = Path(tempfile.mkdtemp(prefix="pvboot-"))
         monitor_sock = sock_dir / "mon.sock"
     monitor_sock.unlink(missing_ok=True)
-    cmd = qemu_command(o, serial_log, monitor_sock)
+    # --send: the serial port is a pair of FIFOs we hold open (O_RDWR, so neither side's open
+    # blocks on the other).
+    serial_pipe = None
+    typist = None
+    if o.sends:
+        serial_pipe = o.log_dir / f"{o.name}.serial"
+        typist = Typist(serial_pipe, serial_log, o.sends)
+    cmd = qemu_command(o, serial_log, monitor_sock, serial_pipe)
     (o.log_dir / f"{o.name}.cmd").write_text(" ".join(_quote(c) for c in cmd) + "\n")
 
     start = time.monotonic()
@@ -359,7 +382,7 @@ def run(o: Options) -> int:
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qout, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        detail = _drive(o, proc, serial_log, monitor_sock, monitor_log, deadline)
+        detail = _drive(o, proc, serial_log, monitor_sock, monitor_log, deadline, typist)
         elapsed = time.monotonic() - start
         print(f"PASS: {o.name}: {detail} ({elapsed:.1f} s; log {serial_log})")
         return 0
@@ -379,14 +402,63 @@ def run(o: Options) -> int:
         kill(proc)
         qout.close()
         monitor_sock.unlink(missing_ok=True)
+        if typist:
+            typist.close()
         if sock_dir:
             shutil.rmtree(sock_dir, ignore_errors=True)
 
 
+class Typist:
+    """The serial line through FIFOs: copies QEMU's output into the log (a thread), and types
+    each --send text once its regex appears in the log."""
+
+    def __init__(self, base: Path, log: Path, sends: list[tuple[str, bytes]]):
+        self.paths = [Path(f"{base}.in"), Path(f"{base}.out")]
+        for p in self.paths:
+            p.unlink(missing_ok=True)
+            os.mkfifo(p)
+        self.fd = os.open(self.paths[0], os.O_RDWR)
+        self.out = os.open(self.paths[1], os.O_RDWR)
+        self.sends, self.pos = list(sends), 0
+        self.log = log.open("ab", buffering=0)
+        self.closed = False
+        self.thread = threading.Thread(target=self._copy, daemon=True)
+        self.thread.start()
+
+    def _copy(self) -> None:
+        while not self.closed:
+            r, _, _ = select.select([self.out], [], [], 0.1)
+            if r:
+                self.log.write(os.read(self.out, 4096))
+
+    def poll(self, text: str) -> None:
+        while self.sends:
+            rx, data = self.sends[0]
+            m = re.compile(rx, re.MULTILINE).search(text, self.pos)
+            if not m:
+                return
+            self.pos = m.end()
+            self.sends.pop(0)
+            for i in range(len(data)):  # one byte at a time, as a person types: no FIFO overrun
+                os.write(self.fd, data[i:i + 1])
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        self.closed = True
+        self.thread.join()
+        os.close(self.fd)
+        os.close(self.out)
+        self.log.close()
+        for p in self.paths:
+            p.unlink(missing_ok=True)
+
+
 def _drive(o: Options, proc: subprocess.Popen, serial_log: Path, monitor_sock: Path,
-           monitor_log: Path, deadline: float) -> str:
+           monitor_log: Path, deadline: float, typist: Typist | None = None) -> str:
     """Watches the run until it is decided; returns the PASS detail or raises Fail."""
     def decide_on_log(text: str) -> None:
+        if typist:
+            typist.poll(text)
         bad = forbidden(text, o.expect_nots)
         if bad:
             raise Fail(bad)

@@ -655,7 +655,7 @@ TEST(CmdlineTable, EveryOptionParsesSomething) {
         "loglvl=debug",     "guest_loglvl=none", "console_timestamps=boot",
         "sync_console",     "noreboot=0",        "nosmp=yes",
         "maxcpus=8",        "availmem=2G",       "dom0_mem=1G",
-        "dom0_max_vcpus=2", "selftest=nmi"};
+        "dom0_max_vcpus=2", "conswitch=bx",      "selftest=nmi"};
     pv::OptionTable t = pv::boot_option_table();
     EXPECT_EQ(good.size(), t.count);
     for (const auto& g : good) parse_clean(g);

@@ -162,23 +162,49 @@ void timer_stop() {
 bool tsc_deadline_mode() { return g_deadline; }
 u32 timer_ticks_per_ms() { return g_ticks_per_ms; }
 
+namespace {
+// The I/O APICs ioapic_init found: their registers (index register at 0, window at 0x10) and
+// the GSIs their pins serve.
+struct IoApic {
+    volatile u32* regs = nullptr;
+    u32 gsi_base = 0;
+    u32 pins = 0;
+    u32 read(u32 reg) const {
+        regs[0] = reg;
+        return regs[4];
+    }
+    void write(u32 reg, u32 v) const {
+        regs[0] = reg;
+        regs[4] = v;
+    }
+};
+IoApic g_ioapics[MAX_IOAPICS];
+}  // namespace
+
 void ioapic_init(unsigned index, u64 phys_base, u32 gsi_base) {
     auto slot = static_cast<fixmap::Slot>(fixmap::SLOT_IOAPIC0 + index);
-    auto* io = static_cast<volatile u32*>(fixmap::map_mmio(slot, phys_base));
-    auto rd = [io](u32 reg) {
-        io[0] = reg;
-        return io[4];
-    };
-    auto wr = [io](u32 reg, u32 v) {
-        io[0] = reg;
-        io[4] = v;
-    };
-    u32 entries = ((rd(1) >> 16) & 0xff) + 1;
-    for (u32 i = 0; i < entries; ++i) {
-        wr(0x10 + 2 * i, LVT_MASKED);
-        wr(0x11 + 2 * i, 0);
+    IoApic& io = g_ioapics[index];
+    io.regs = static_cast<volatile u32*>(fixmap::map_mmio(slot, phys_base));
+    io.gsi_base = gsi_base;
+    io.pins = ((io.read(1) >> 16) & 0xff) + 1;
+    for (u32 i = 0; i < io.pins; ++i) {
+        io.write(0x10 + 2 * i, LVT_MASKED);
+        io.write(0x11 + 2 * i, 0);
     }
-    pv_info("I/O APIC at %#lx: id %u, %u pins from GSI %u\n", phys_base, rd(0) >> 24, entries, gsi_base);
+    pv_info("I/O APIC at %#lx: id %u, %u pins from GSI %u\n", phys_base, io.read(0) >> 24, io.pins, gsi_base);
+}
+
+bool ioapic_route(u32 gsi, u8 vector, bool level, bool active_low, u32 dest_apic_id) {
+    for (const IoApic& io : g_ioapics) {
+        if (!io.regs || gsi < io.gsi_base || gsi - io.gsi_base >= io.pins) continue;
+        u32 pin = gsi - io.gsi_base;
+        // Fixed delivery, physical destination; the high word (destination) first, then the
+        // low word unmasks.  In x2APIC mode an 8-bit destination still reaches APIC ids < 255.
+        io.write(0x11 + 2 * pin, dest_apic_id << 24);
+        io.write(0x10 + 2 * pin, vector | (active_low ? 1u << 13 : 0) | (level ? 1u << 15 : 0));
+        return true;
+    }
+    return false;
 }
 
 }  // namespace pv::arch::apic

@@ -46,6 +46,12 @@ usize Uart16550::read(char* buf, usize max) {
     return n;
 }
 
+void Uart16550::enable_rx_interrupt() {
+    constexpr u8 IER_RDA = 0x01, MCR_DTR_RTS_OUT2 = 0x0b;
+    outb(static_cast<u16>(base_ + MCR), MCR_DTR_RTS_OUT2);
+    outb(static_cast<u16>(base_ + IER), IER_RDA);
+}
+
 void Uart16550::write(const char* s, usize n) {
     for (usize i = 0; i < n; ++i) {
         if (s[i] == '\n') put('\r');

@@ -216,6 +216,8 @@ void print_phases() {
     arch::pv::m2p_init(arch::mm::frames().nr_frames());
     arch::pv::PvDomain* d = arch::pv::build_dom0(in);
     if (!d) panic("Could not set up domain 0");
+    arch::pv::console_input_init(g_acpi, g_options.com1.irq, g_options.conswitch.switch_char,
+                                 g_options.conswitch.to_dom0_at_boot);
     arch::pv::start_domain(*d);
 }
 

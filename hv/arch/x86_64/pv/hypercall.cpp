@@ -10,6 +10,7 @@
 
 #include "arch/x86_64/pv/guest_access.hpp"
 #include "arch/x86_64/pv/pv.hpp"
+#include "core/serial_input.hpp"
 #include "core/console.hpp"
 #include "core/heap.hpp"
 #include "lib/string.hpp"
@@ -36,10 +37,13 @@ long do_console_io(PvVcpu& v, const HypercallArgs& a) {
     if (a.a1 != CONSOLEIO_write && a.a1 != CONSOLEIO_read) return err(XEN_ENOSYS);
     if (!v.domain->privileged) return err(XEN_EPERM);
     if (a.a1 == CONSOLEIO_read) {
-        // The serial input received so far (non-blocking, as Xen's serial ring read).
-        char buf[128];
-        u64 want = min<u64>(a.a2, sizeof buf);
-        usize n = com_port(0).read(buf, want);
+        // Serial input switched to domain 0 (console_input.cpp), up to count bytes.  count is
+        // an unsigned int; above INT_MAX it could not be told from an errno: -E2BIG, as Xen.
+        u32 count = static_cast<u32>(a.a2);
+        if (count > 0x7fffffffu) return err(XEN_E2BIG);
+        char buf[SerialInput::RING_SIZE];
+        u64 want = min<u64>(count, sizeof buf);
+        usize n = console_input_read(buf, want);
         if (n && !copy_to_guest(a.a3, buf, n)) return err(XEN_EFAULT);
         return static_cast<long>(n);
     }

@@ -111,6 +111,7 @@ enum class DomainState : u8 { building, running, shut_down, crashed };
 }  // namespace pv::arch::pv
 namespace pv {
 class EventChannels;
+struct AcpiInfo;
 }
 struct xen_domctl_getdomaininfo;  // core/xen_ctl.hpp
 namespace pv::arch::pv {
@@ -384,6 +385,11 @@ void vcpu_runstate_catch_up(PvVcpu& v);
 // Event channels (events.cpp): raise a VIRQ at a vCPU of the domain; is port pending (1), not
 // (0), or not a valid port (-EINVAL)?
 void send_virq(PvVcpu& v, u32 virq);
+// Serial input (console_input.cpp): COM1's receive interrupt on `irq` (0: none), Ctrl-<switch>
+// x3 switching between the hypervisor's debug keys and domain 0, which gets the input from
+// now if to_dom0; console_input_read: domain 0's characters (CONSOLEIO_read).
+void console_input_init(const ::pv::AcpiInfo& acpi, u8 irq, char switch_char, bool to_dom0);
+usize console_input_read(char* buf, usize max);
 long evtchn_port_poll(PvDomain& d, evtchn_port_t port);
 
 // vCPUs and scheduling (vcpu.cpp, sched.cpp).

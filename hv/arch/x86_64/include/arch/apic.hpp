@@ -34,5 +34,8 @@ u32 timer_ticks_per_ms();
 // I/O APIC: all redirection entries masked at boot (interrupts reach guests later through it).
 inline constexpr unsigned MAX_IOAPICS = 8;
 void ioapic_init(unsigned index, u64 phys_base, u32 gsi_base);
+// Routes a GSI to `vector` on the CPU with local APIC id dest_apic_id, unmasked; false when no
+// I/O APIC serves the GSI.
+bool ioapic_route(u32 gsi, u8 vector, bool level, bool active_low, u32 dest_apic_id);
 
 }  // namespace pv::arch::apic

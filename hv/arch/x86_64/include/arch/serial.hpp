@@ -13,6 +13,9 @@ public:
     bool probe() const;
     // Non-blocking: the bytes already received, up to max.
     usize read(char* buf, usize max);
+    // Raise the UART's interrupt line when a byte arrives (IER receive-data, MCR OUT2, which
+    // gates the line on PCs).
+    void enable_rx_interrupt();
 
 private:
     void put(char c);

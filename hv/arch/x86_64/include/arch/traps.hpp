@@ -17,6 +17,7 @@ enum Vector : u8 {
     VEC_AC = 17, VEC_MC = 18, VEC_XM = 19, VEC_VE = 20, VEC_CP = 21,
     // Interrupt vectors owned by the hypervisor.
     VEC_FIRST_IRQ = 0x20,
+    VEC_SERIAL = 0x24,     // COM1's receive interrupt (pv/console_input.cpp)
     VEC_TIMER = 0xf0,
     VEC_IPI_CALL = 0xf1,
     VEC_IPI_STOP = 0xf2,
