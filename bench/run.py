@@ -8,6 +8,10 @@ virtual nanosecond; a halted CPU jumps straight to its next timer deadline), so 
 a repeatable path length, whatever the host's load.  The firmware probe (guest/probe.elf) gives
 the ticks before any hypervisor runs, subtracted from the boot figure.
 
+The kernel is also its own initrd: domain 0 builds its partner domU from it (guest/bench/
+domains.cpp).  Each hypervisor is booted twice: on one CPU for every metric, and on two
+(`-smp 2`, the kernel told `run=smp2`) for the interdomain ping-pong across CPUs.
+
 For each metric the kernel prints median, min and max over N iterations (after a warm-up);
 this script prints the table with the pvisor/Xen ratio of the medians and the goal (pvisor at
 most half of Xen's count), and writes <out>/<date>-pvisor-<commit>-xen-<version>.{csv,md,png}.
@@ -34,8 +38,8 @@ QEMU_ARGS = ["-icount", "shift=0,sleep=off", "-rtc", "base=2025-01-01T00:00:00,c
 DOM0 = "dom0_mem=64M dom0_max_vcpus=2"
 GOAL = 0.5  # pvisor's median at most half of Xen's
 
-# Every metric in the order of the report, with what it measures.  The kernel prints the timed
-# ones; boot_hv_to_dom0 is derived here; the rest cannot be measured yet.
+# Every metric in the order of the report, with what it measures.  The kernel prints them all
+# but boot_hv_to_dom0, which is derived here.
 METRICS = [
     ("boot_to_dom0", "QEMU start to domain 0's first instruction (firmware included; one boot)"),
     ("boot_hv_to_dom0", "the same less the firmware probe: the hypervisor's boot and dom0 build"),
@@ -49,19 +53,26 @@ METRICS = [
     ("user_pagefault_roundtrip", "user #PF bounced to the kernel's handler, HYPERVISOR_iret back"),
     ("evtchn_send_upcall", "EVTCHNOP_send to the own vCPU, the upcall, HYPERVISOR_iret back"),
     ("vcpu_switch_pingpong", "vCPU 0 <-> vCPU 1 on one CPU via IPI event channels and SCHEDOP_block (2 switches)"),
-    ("interdomain_pingpong_1cpu", "event ping-pong between two domains on one CPU"),
-    ("interdomain_pingpong_2cpu", "event ping-pong between two domains on two CPUs"),
-    ("grant_map_unmap", "grant map + unmap of a foreign page"),
-    ("grant_copy_4k", "grant copy of 4 KiB"),
-    ("domain_create_destroy", "domain create, first guest instruction, destroy"),
-    ("hv_footprint", "the hypervisor's memory footprint and per-domain overhead"),
+    ("interdomain_pingpong_1cpu", "event ping-pong between domain 0 and a domU on one CPU (send, block, upcall; "
+     "2 domain switches)"),
+    ("interdomain_pingpong_2cpu", "the same with the two domains pinned to different CPUs (-smp 2)"),
+    ("grant_map_unmap", "GNTTABOP_map_grant_ref of a domU's granted page at a host address, then unmap"),
+    ("grant_copy_4k", "GNTTABOP_copy of a domU's granted 4 KiB page into a frame of domain 0"),
+    ("domain_create_to_first", "createdomain, build of a 4 MiB domU, unpause, until its first action (an "
+     "event) wakes domain 0"),
+    ("domain_destroy", "destroydomain until the domain is gone from getdomaininfo"),
+    ("domain_create_destroy", "the two above: create -> first guest instruction -> destroy"),
+    ("hv_footprint", "KiB the hypervisor holds after boot: physinfo total - free - domain 0's pages"),
+    ("domain_overhead", "KiB of free memory a built 4 MiB domU takes beyond its own pages"),
 ]
+# Metrics in KiB rather than TSC ticks.
+KIB = {"hv_footprint", "domain_overhead"}
 # A ratio that needs its caveat beside it wherever it is shown.
 CAVEATS = {
     "boot_to_dom0": "Xen's figure is mostly its wait for the RTC's next second",
     "boot_hv_to_dom0": "Xen's figure is mostly its wait for the RTC's next second",
+    "hv_footprint": "overstated: pvisor's total_pages counts RAM holes",
 }
-NOT_YET = {"hv_footprint": "not measurable alike from a guest; pvisor's own: bench/boot_figures.py"}
 
 # Differences of method between the two runs, stated with every result.
 METHOD_NOTES = [
@@ -71,6 +82,17 @@ METHOD_NOTES = [
     "(up to 1 s; with the RTC on the virtual clock from a whole second, about all of it) and "
     "calibrates against the PIT; each hypervisor's own choices, as on hardware.",
     "One boot gives one boot figure (iters 1); the RTC on the virtual clock makes it repeat exactly.",
+    "`interdomain_pingpong_2cpu` comes from a second boot with `-smp 2`: domain 0's vCPU pinned "
+    "to CPU 0, the domU's to CPU 1.  With -icount, QEMU runs the CPUs in turn on one clock, so "
+    "a halted CPU costs nothing and a figure is the instructions both CPUs execute.",
+    "The domain metrics time domain 0's side only (a domU's TSC may be emulated: Xen 4.17 "
+    "emulates it unless the host's is marked reliable).  Building includes the builder's own "
+    "work in domain 0 (zeroing and loading the domU through foreign mappings), the same code "
+    "on both.",
+    "`hv_footprint` and `domain_overhead` are KiB, not ticks: sysctl physinfo's total_pages "
+    "(RAM) less free_pages less domain 0's tot_pages after boot; and the free memory a built, "
+    "paused domU took less its tot_pages (struct domain, vCPUs, page-table and grant-table "
+    "frames, event-channel buckets...), after free memory came back to its baseline.",
     "Timed regions hold a few guest instructions besides the hypervisor's path (the RDTSC pair, "
     "the kernel's minimal handlers in guest/bench/entry.S): the same on both sides.",
 ]
@@ -90,14 +112,15 @@ class Result:
     note: str = ""  # "n/a (...)" or "error (...)" when there are no figures
 
 
-def boot(name: str, elf: Path, append: str | None, module: str | None, log_dir: Path,
-         expects: list[str], halted: bool) -> str:
+def boot(name: str, elf: Path, append: str | None, modules: list[str], log_dir: Path,
+         expects: list[str], halted: bool, smp: int = 1) -> str:
     """Boots under QEMU with boottest.py and returns the serial log."""
-    args = ["--name", name, "--elf", str(elf), "--log-dir", str(log_dir), "--timeout", "600"]
+    args = ["--name", name, "--elf", str(elf), "--log-dir", str(log_dir), "--timeout", "600",
+            "--smp", str(smp)]
     if append is not None:
         args += ["--append", append]
-    if module:
-        args += ["--module", module]
+    for m in modules:
+        args += ["--module", m]
     for rx in expects:
         args += ["--expect", rx]
     args += ["--expect-not", r"^bench: \w+ error", "--expect-not", "FATAL TRAP|Panic on CPU|crashed"]
@@ -145,8 +168,6 @@ def rows(pv: dict[str, Result], xen: dict[str, Result]) -> list[dict]:
     out = []
     for name, what in METRICS:
         p, x = pv.get(name, Result()), xen.get(name, Result())
-        if name in NOT_YET:
-            p.note = x.note = f"n/a ({NOT_YET[name]})"
         r = ratio(p, x)
         if r is None:
             note = p.note or x.note or "missing from the output"
@@ -168,7 +189,8 @@ def print_table(table: list[dict]) -> None:
     for r in table:
         ratio_s = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
         print(f"{r['metric']:28} {fmt(r['pvisor'].median):>13} {fmt(r['xen'].median):>13} {ratio_s:>7}  {r['status']}")
-    print("(medians in TSC ticks = guest instructions under -icount shift=0)")
+    print("(medians in TSC ticks = guest instructions under -icount shift=0; "
+          f"{', '.join(sorted(KIB))} in KiB)")
 
 
 def write_csv(path: Path, table: list[dict], meta: dict) -> None:
@@ -187,12 +209,14 @@ def write_csv(path: Path, table: list[dict], meta: dict) -> None:
 def write_md(path: Path, table: list[dict], meta: dict, chart: Path | None, notes: list[str]) -> None:
     lines = [f"# pvisor vs Xen 4.17: benchmark results, {meta['date']}", "",
              f"pvisor {meta['pvisor']} and Xen {meta['xen']} (Debian), each running the benchmark kernel "
-             f"(`guest/bench`) as domain 0 (`{DOM0}`) in QEMU {meta['qemu']}, TCG, one CPU, "
+             f"(`guest/bench`) as domain 0 (`{DOM0}`) in QEMU {meta['qemu']}, TCG, one CPU (two for "
+             "`interdomain_pingpong_2cpu`), "
              f"`{' '.join(QEMU_ARGS)}`.  Figures are TSC ticks: guest instructions (and virtual "
              "nanoseconds of halted time), so they repeat exactly from run to run.  Ratio: pvisor's "
              f"median over Xen's; the goal is at most {GOAL}.  Produced by `bench/run.py`.", ""]
     if chart:
         lines += [f"![pvisor/Xen ratios]({chart.name})", ""]
+    lines += [f"KiB, not ticks: {', '.join(f'`{k}`' for k in sorted(KIB))}.", ""]
     lines += ["| metric | pvisor median (min-max) | Xen median (min-max) | iters | ratio | goal |",
               "| --- | ---: | ---: | ---: | ---: | --- |"]
     for r in table:
@@ -276,16 +300,23 @@ def main() -> int:
     log_dir = build / "bench"
     kernel = str(need["the benchmark kernel"])
 
-    probe_log = boot("bench-probe", need["the probe"], None, None, log_dir, [r"^bench: probe tsc="], False)
+    probe_log = boot("bench-probe", need["the probe"], None, [], log_dir, [r"^bench: probe tsc="], False)
     firmware = int(PROBE.search(probe_log).group(1), 16)
     done = r"^bench: done \(\d+ metrics\)$"
-    pv_log = boot("bench-pvisor", need["pvisor"], f"console=com1 {DOM0}", kernel, log_dir,
-                  [r"^bench: start$", done, r"^\(pvisor\) Powering off$"], False)
-    xen_log = boot("bench-xen", need["Xen 4.17"], f"console=com1 {DOM0} noreboot", kernel, log_dir,
-                   [r"^bench: start$", done, r"^\(XEN\) Hardware Dom0 halted"], True)
-
-    pv, pv_info = parse(pv_log)
-    xen, xen_info = parse(xen_log)
+    runs = {"pvisor": (need["pvisor"], "", [r"^\(pvisor\) Powering off$"], False),
+            "xen": (need["Xen 4.17"], " noreboot", [r"^\(XEN\) Hardware Dom0 halted"], True)}
+    logs, parsed = {}, {}
+    for hv, (elf, extra, end, halted) in runs.items():
+        one = boot(f"bench-{hv}", elf, f"console=com1 {DOM0}{extra}", [kernel, kernel], log_dir,
+                   [r"^bench: start$", done] + end, halted)
+        two = boot(f"bench-{hv}-smp2", elf, f"console=com1 {DOM0}{extra}", [f"{kernel} run=smp2", kernel],
+                   log_dir, [r"^bench: interdomain_pingpong_2cpu median=", done] + end, halted, smp=2)
+        results, info = parse(one)
+        results.update({k: v for k, v in parse(two)[0].items() if k == "interdomain_pingpong_2cpu"})
+        logs[hv], parsed[hv] = one, (results, info)
+    pv, pv_info = parsed["pvisor"]
+    xen, xen_info = parsed["xen"]
+    xen_log = logs["xen"]
     derive_boot(pv, firmware)
     derive_boot(xen, firmware)
     m = XEN_VERSION.search(xen_log)

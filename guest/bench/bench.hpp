@@ -12,7 +12,9 @@
 //
 // The files: main.cpp (setup, the hypercall metrics, reporting), mmu.cpp (page-table metrics),
 // user.cpp (user mode: syscall and page-fault round trips), events.cpp (event channels, the
-// second vCPU), entry.S (the trap and callback entries, the user-mode loops).
+// second vCPU), domains.cpp (metrics with a second domain, and the partner domU this same
+// kernel becomes when it is not domain 0), entry.S (the trap and callback entries, the
+// user-mode loops).
 #pragma once
 #include "guest/lib/console.hpp"
 #include "guest/lib/entry_state.hpp"
@@ -63,6 +65,8 @@ struct Samples {
 };
 extern Samples g_samples;
 void report(const char* metric, Samples& s);
+// The same for n samples at v (sorted in place).
+void report(const char* metric, u64* v, unsigned n);
 void report_error(const char* metric, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // Times `iters` calls of body() after `warmup` untimed ones.  body() returns false on a failure
@@ -82,9 +86,26 @@ template <typename F> bool run(const char* metric, unsigned warmup, unsigned ite
     return true;
 }
 
+// Sets up the kernel's traps and callbacks and maps shared info (main.cpp; both modes).
+void setup();
+
 // The groups, in the order main.cpp runs them.
 void bench_mmu();     // mmu.cpp
 void bench_user();    // user.cpp
 void bench_events();  // events.cpp: event send -> upcall, then the vCPU ping-pong
+// domains.cpp: footprint, then with `initrd` (this kernel's own ELF) as the partner domU the
+// interdomain ping-pong, grant map+unmap and copy, domain create -> first instruction ->
+// destroy.  two_cpus: only the ping-pong, the partner on another physical CPU than ours.
+void bench_domains(const u8* initrd, usize size, bool two_cpus);
+// domains.cpp: this kernel as a domU (not the initial domain), as its command line says.
+[[noreturn]] void partner_main();
+
+// Event plumbing (events.cpp).  The upcall handler counts, per vCPU, the events of the one port
+// listen_on() names; block_until_event() blocks (SCHEDOP_block, which unmasks events) until
+// that count moves past `before`.
+long send(evtchn_port_t port);
+void listen_on(unsigned vcpu, evtchn_port_t port);
+u64 events_taken(unsigned vcpu);
+void block_until_event(unsigned vcpu, u64 before);
 
 }  // namespace bench

@@ -6,7 +6,8 @@
 //
 // The upcall handler (bench_event_upcall) works as Linux's 2-level one: it clears the vCPU's
 // upcall_pending, takes its pending_sel, and clears the pending bits of the ports bound to it
-// (the words are shared between vCPUs, the selectors are not).
+// (the words are shared between vCPUs, the selectors are not).  domains.cpp counts its
+// interdomain events through the same handler (listen_on, events_taken, block_until_event).
 #include "guest/bench/bench.hpp"
 
 extern "C" {
@@ -28,19 +29,13 @@ constinit evtchn_port_t g_port[2];        // vCPU n's IPI port
 constinit volatile bool g_v1_ready = false;
 constinit volatile bool g_v1_stop = false;
 
-long send(evtchn_port_t port) {
-    evtchn_send_t s{};
-    s.port = port;
-    return hc::event_channel_op(EVTCHNOP_send, &s);
-}
-
 bool bind_ipi(unsigned vcpu, const char* metric) {
     evtchn_bind_ipi_t b{};
     b.vcpu = vcpu;
     long rc = hc::event_channel_op(EVTCHNOP_bind_ipi, &b);
     if (rc == 0 && b.port < BITS) {
         g_port[vcpu] = b.port;
-        g_port_bits[vcpu] = xen_ulong_t{1} << b.port;
+        listen_on(vcpu, b.port);
         return true;
     }
     report_error(metric, "bind_ipi for vCPU %u: %ld, port %u", vcpu, rc, b.port);
@@ -108,7 +103,7 @@ void bench_pingpong() {
             report_error("vcpu_switch_pingpong", "send %ld", rc);
             return false;
         }
-        while (g_events[0] == before) hc::sched_op(SCHEDOP_block, nullptr);
+        block_until_event(0, before);
         return true;
     });
     g_v1_stop = true;
@@ -118,6 +113,20 @@ void bench_pingpong() {
 }
 
 }  // namespace
+
+long send(evtchn_port_t port) {
+    evtchn_send_t s{};
+    s.port = port;
+    return hc::event_channel_op(EVTCHNOP_send, &s);
+}
+
+void listen_on(unsigned vcpu, evtchn_port_t port) { g_port_bits[vcpu] = xen_ulong_t{1} << port; }
+
+u64 events_taken(unsigned vcpu) { return g_events[vcpu]; }
+
+void block_until_event(unsigned vcpu, u64 before) {
+    while (g_events[vcpu] == before) hc::sched_op(SCHEDOP_block, nullptr);
+}
 
 void bench_events() {
     bench_send_upcall();
@@ -148,8 +157,7 @@ extern "C" void bench_vcpu1_main() {
     g_shared->vcpu_info[1].evtchn_upcall_mask = 1;
     g_v1_ready = true;
     for (;;) {
-        u64 before = g_events[1];
-        while (g_events[1] == before) hc::sched_op(SCHEDOP_block, nullptr);
+        block_until_event(1, g_events[1]);
         if (g_v1_stop) hc::vcpu_op(VCPUOP_down, 1, nullptr);
         else send(g_port[0]);
     }

@@ -4,6 +4,7 @@
 // interrupt the measurements 100 times a second of guest time), the trap table and callbacks of
 // entry.S installed.  Events stay masked except where a metric unmasks them.
 #include "guest/bench/bench.hpp"
+#include "guest/lib/cmdline.hpp"
 
 extern "C" {
 void bench_syscall_entry();
@@ -19,7 +20,6 @@ namespace {
 
 alignas(4096) constinit char shared_info_page[4096];
 
-const char* const NEEDS_DOMAINS = "needs domains: issue 4/5";
 unsigned g_reported = 0;
 
 // Shell sort: a few thousand samples, no allocation.
@@ -35,15 +35,16 @@ void sort(u64* v, unsigned n) {
 
 }  // namespace
 
-void report(const char* metric, Samples& s) {
-    if (s.n == 0) {
+void report(const char* metric, Samples& s) { report(metric, s.v, s.n); }
+
+void report(const char* metric, u64* v, unsigned n) {
+    if (n == 0) {
         report_error(metric, "no samples");
         return;
     }
-    sort(s.v, s.n);
-    print("bench: %s median=%llu min=%llu max=%llu iters=%u\n", metric,
-          static_cast<unsigned long long>(s.v[s.n / 2]), static_cast<unsigned long long>(s.v[0]),
-          static_cast<unsigned long long>(s.v[s.n - 1]), s.n);
+    sort(v, n);
+    print("bench: %s median=%llu min=%llu max=%llu iters=%u\n", metric, static_cast<unsigned long long>(v[n / 2]),
+          static_cast<unsigned long long>(v[0]), static_cast<unsigned long long>(v[n - 1]), n);
     ++g_reported;
 }
 
@@ -108,6 +109,8 @@ void bench_hypercalls() {
     });
 }
 
+}  // namespace
+
 void setup() {
     u64 pte = (g_si->shared_info & PTE_ADDR) | PTE_P | PTE_RW | PTE_A | PTE_D;
     long rc = hc::update_va_mapping(va(shared_info_page), pte, UVMF_INVLPG | UVMF_LOCAL);
@@ -137,6 +140,8 @@ void setup() {
     }
 }
 
+namespace {
+
 // The TSC must be the CPU's, not an emulation: two RDTSCs in a row differ by about one
 // instruction under -icount shift=0.
 void print_context() {
@@ -153,29 +158,32 @@ void print_context() {
 }  // namespace bench
 
 using namespace bench;
+using pv::StrView;
+using pv::str_nlen;
 
+// Domain 0 runs the metrics; any other domain is the partner of domains.cpp.  `run=smp2` on
+// the command line (a machine of two or more pCPUs): only the two-CPU interdomain ping-pong.
 extern "C" [[noreturn]] void guest_main(start_info_t* si) {
     g_si = si;
+    if (!(si->flags & SIF_INITDOMAIN)) partner_main();
     print("bench: start\n");
     if (si->nr_pages < MIN_PAGES) {
         print("bench: setup error (%lu pages: the metrics need dom0_mem of at least 48M)\n", si->nr_pages);
         shutdown(SHUTDOWN_crash);
     }
+    const char* cmd = reinterpret_cast<const char*>(si->cmd_line);
+    const bool two_cpus = cmdline_value(StrView(cmd, str_nlen(cmd, MAX_GUEST_CMDLINE)), "run").equals("smp2");
     setup();
     print_context();
 
-    bench_boot();
-    bench_hypercalls();
-    bench_mmu();
-    bench_user();
-    bench_events();
-
-    // Metrics that need more than one domain, or a figure a guest cannot take alike on both.
-    print("bench: interdomain_pingpong_1cpu n/a (%s)\n", NEEDS_DOMAINS);
-    print("bench: interdomain_pingpong_2cpu n/a (%s)\n", NEEDS_DOMAINS);
-    print("bench: grant_map_unmap n/a (%s)\n", NEEDS_DOMAINS);
-    print("bench: grant_copy_4k n/a (%s)\n", NEEDS_DOMAINS);
-    print("bench: domain_create_destroy n/a (%s)\n", NEEDS_DOMAINS);
+    if (!two_cpus) {
+        bench_boot();
+        bench_hypercalls();
+        bench_mmu();
+        bench_user();
+        bench_events();
+    }
+    bench_domains(reinterpret_cast<const u8*>(si->mod_start), si->mod_len, two_cpus);
     print("bench: done (%u metrics)\n", g_reported);
     shutdown(SHUTDOWN_poweroff);
 }

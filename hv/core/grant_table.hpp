@@ -175,6 +175,9 @@ public:
         return false;
     }
 
+    // The MFN of frame i < nr_frames() (lock-free, as is_table_frame).
+    u64 frame_mfn(u32 i) const { return frames_[i]; }
+
     // Domain death, step 2: the table frames' hypervisor references go; from here no shared entry
     // is read or written (new pins fail).  Idempotent.
     void release_frames() {

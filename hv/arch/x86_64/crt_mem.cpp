@@ -5,15 +5,23 @@
 
 extern "C" {
 
+// Eight bytes a step, then the tail: a page is 512 iterations of `rep movsq`/`rep stosq`
+// rather than 4096 of the byte forms (as Xen's memcpy/memset; both are fast on hardware with
+// ERMS, but each iteration is an instruction to -icount, and to CPUs without it).
 void* memcpy(void* dst, const void* src, size_t n) {
     void* d = dst;
-    asm volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+    size_t words = n >> 3, bytes = n & 7;
+    asm volatile("rep movsq" : "+D"(d), "+S"(src), "+c"(words) : : "memory");
+    asm volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(bytes) : : "memory");
     return dst;
 }
 
 void* memset(void* dst, int c, size_t n) {
     void* d = dst;
-    asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    size_t words = n >> 3, bytes = n & 7;
+    const unsigned long v = 0x0101010101010101ul * static_cast<unsigned char>(c);
+    asm volatile("rep stosq" : "+D"(d), "+c"(words) : "a"(v) : "memory");
+    asm volatile("rep stosb" : "+D"(d), "+c"(bytes) : "a"(v) : "memory");
     return dst;
 }
 

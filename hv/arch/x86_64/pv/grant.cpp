@@ -262,6 +262,8 @@ void gnttab_domain_release(PvDomain& d) {
     Ops ops(mmu_env(), mmu_engine(), ctx);
     ops.release_mappings(*t);
     u32 n = t->nr_frames();
+    // The table engine assigned its frames itself: mmu_relinquish's sweep must cover them.
+    for (u32 i = 0; i < n; ++i) mmu_cover_frame(d, t->frame_mfn(i));
     {
         SpinGuard g(d.page_alloc_lock);
         d.gnttab_frames_left = n;

@@ -262,7 +262,8 @@ bool mmu_relinquish(PvDomain& d) {
         SpinGuard g(d.page_alloc_lock);
         d.is_dying = true;
     }
-    const u64 nr = mmu_nr_frames();
+    const u64 nr = min(mmu_nr_frames(), d.frames_hi.load() + 1);
+    d.relinquish_next = max(d.relinquish_next, d.frames_lo.load());
     bool first = true;
     while (d.relinquish_next < nr) {
         if (!first) {

@@ -78,12 +78,23 @@ void fill_hypervisor_l4_slots(u64* l4) {
     l4[256] = m2p_l3_table() | paging::PTE_P | paging::PTE_U | paging::PTE_A;
 }
 
-Result<void> mmu_assign(PvDomain& d, u64 mfn) { return g_mmu.assign(mfn, owner_of(d)); }
+void mmu_cover_frame(PvDomain& d, u64 mfn) {
+    u64 lo = d.frames_lo.load(std::memory_order_relaxed), hi = d.frames_hi.load(std::memory_order_relaxed);
+    while (mfn < lo && !d.frames_lo.compare_exchange_weak(lo, mfn)) {}
+    while (mfn > hi && !d.frames_hi.compare_exchange_weak(hi, mfn)) {}
+}
+
+// The span is widened first, so a frame of d's is never outside it.
+Result<void> mmu_assign(PvDomain& d, u64 mfn) {
+    mmu_cover_frame(d, mfn);
+    return g_mmu.assign(mfn, owner_of(d));
+}
 
 Result<void> mmu_release(PvDomain& d, u64 mfn) { return g_mmu.release(owner_of(d), mfn); }
 
 // The frames of a domain are not listed anywhere (a frame's record has no room for Xen's
-// page_list link): relinquish sweeps the frame table, one word per frame.
+// page_list link): relinquish sweeps the frame table over the span mmu_assign recorded, one
+// word per frame.
 void mmu_release_range(PvDomain& d, u64 first, u64 nr) { (void)g_mmu.relinquish(owner_of(d), first, nr); }
 u64 mmu_nr_frames() { return mm::frames().nr_frames(); }
 

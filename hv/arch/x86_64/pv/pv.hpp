@@ -148,10 +148,12 @@ struct PvDomain {
     u64 max_pages = 0;
     // Guards nr_pages, max_pages and is_dying (Xen's page_alloc_lock); once is_dying is set
     // (by mmu_relinquish) no frame joins the domain any more.  relinquish_next: where
-    // mmu_relinquish's sweep of the frame table resumes.
+    // mmu_relinquish's sweep of the frame table resumes; frames_lo/hi: the lowest and highest
+    // MFN mmu_assign ever gave the domain, the only span the sweep needs to cover.
     Spinlock page_alloc_lock;
     bool is_dying = false;
     u64 relinquish_next = 0;
+    std::atomic<u64> frames_lo{~u64{0}}, frames_hi{0};
     u64* p2m = nullptr;  // the hypervisor's own record: pfn -> mfn (the guest keeps its own copy)
     shared_info_t* shared_info = nullptr;
     u64 shared_info_mfn = 0;
@@ -251,6 +253,9 @@ void install_syscall_stub(unsigned cpu, u64 stack_block);
 
 // The PV MMU (mmu.cpp): frames are assigned to a domain before its tables are validated.
 Result<void> mmu_assign(PvDomain& d, u64 mfn);
+// Widens d's frames_lo/hi to cover mfn, a frame given to d other than by mmu_assign (the grant
+// table's own frames).
+void mmu_cover_frame(PvDomain& d, u64 mfn);
 // Pins the L4 and makes it the vCPU's root (holding the references a root holds).
 Result<void> mmu_pin_root(PvDomain& d, u64 l4_mfn);
 // The hypervisor's L4 slots (256-271, with the M2P in 256) for a guest L4.

@@ -44,6 +44,7 @@ namespace {
 
 constexpr u32 MSR_FS = 0xc0000100, MSR_GS = 0xc0000101, MSR_SHADOW_GS = 0xc0000102;
 constexpr u64 CR0_TS = 1u << 3;
+constexpr unsigned GUEST_GDT_PAGES = sizeof(PvVcpu::gdt_frames) / sizeof(u64);  // of the window's 16
 
 sched::CreditScheduler* g_sched = nullptr;
 volatile bool g_sched_ready = false;
@@ -54,6 +55,10 @@ struct CpuSched {
     PvVcpu* last = nullptr;  // the vCPU whose selectors the CPU holds, as of its last_switches
     u64 last_switches = 0;
     Timer timer;             // the scheduler's next event on this CPU
+    // What each guest page of the CPU's GDT window maps now: physical address | 1, | 2 when
+    // writable; 0 until map_guest_gdt first wrote it.  A switch between vCPUs rewrites only
+    // the pages that differ (none between two without a GDT of their own).
+    u64 gdt_page[GUEST_GDT_PAGES] = {};
 };
 CpuSched g_cpu[MAX_CPUS];
 
@@ -286,15 +291,19 @@ void enter_failsafe(PvVcpu& v, TrapFrame& f) {
 PvVcpu* current() { return g_cpu[this_cpu_id()].curr; }
 
 void map_guest_gdt(PvVcpu& v) {
-    PerCpu& c = smp::cpu(this_cpu_id());
-    for (unsigned p = 0; p < 14; ++p) {
-        u64 va = c.gdt_window + p * PAGE_SIZE;
-        paging::hv_tables().unmap_page(va);
+    const unsigned cpu = this_cpu_id();
+    PerCpu& c = smp::cpu(cpu);
+    for (unsigned p = 0; p < GUEST_GDT_PAGES; ++p) {
         // The guest's frames writable in this mapping (the CPU sets descriptors' accessed bits);
         // the guest itself can have no writable mapping of them (type seg_desc).
         bool guest = p < v.gdt_nr_frames;
         u64 pa = guest ? v.gdt_frames[p] << PAGE_SHIFT : virt_to_phys(smp::zero_page());
+        u64 want = pa | 1 | (guest ? 2 : 0);
+        if (g_cpu[cpu].gdt_page[p] == want) continue;
+        u64 va = c.gdt_window + p * PAGE_SIZE;
+        paging::hv_tables().unmap_page(va);
         mm::map_hv_pages(va, pa, 1, guest ? paging::MAP_RW : paging::MAP_RO);
+        g_cpu[cpu].gdt_page[p] = want;
     }
 }
 
