@@ -1,6 +1,8 @@
 // The port table and the 2-level ABI's bit operations (design: evtchn.hpp).
 #include "core/evtchn.hpp"
 
+#include <new>
+
 namespace pv {
 
 bool evtchn::virq_is_global(u32 virq) {
@@ -38,6 +40,7 @@ bool raise_upcall(vcpu_info_t& vi, evtchn_port_t port) {
 }  // namespace
 
 evtchn_2l::Raised evtchn_2l::set_pending(shared_info_t& si, vcpu_info_t* vi, evtchn_port_t port) {
+    if (port >= evtchn::NR_PORTS) return {false, false};
     unsigned w = word_of(port);
     if (test_and_set(si.evtchn_pending[w], bit_of(port))) return {false, false};
     bool kick = !test(si.evtchn_mask[w], bit_of(port)) && vi && raise_upcall(*vi, port);
@@ -45,36 +48,38 @@ evtchn_2l::Raised evtchn_2l::set_pending(shared_info_t& si, vcpu_info_t* vi, evt
 }
 
 bool evtchn_2l::unmask(shared_info_t& si, vcpu_info_t* vi, evtchn_port_t port) {
+    if (port >= evtchn::NR_PORTS) return false;
     unsigned w = word_of(port);
     return test_and_clear(si.evtchn_mask[w], bit_of(port)) && test(si.evtchn_pending[w], bit_of(port)) &&
            vi && raise_upcall(*vi, port);
 }
 
 void evtchn_2l::clear_pending(shared_info_t& si, evtchn_port_t port) {
-    (void)test_and_clear(si.evtchn_pending[word_of(port)], bit_of(port));
+    if (port < evtchn::NR_PORTS) (void)test_and_clear(si.evtchn_pending[word_of(port)], bit_of(port));
 }
 
 bool evtchn_2l::is_pending(const shared_info_t& si, evtchn_port_t port) {
-    return test(si.evtchn_pending[word_of(port)], bit_of(port));
+    return port < evtchn::NR_PORTS && test(si.evtchn_pending[word_of(port)], bit_of(port));
 }
 
 bool evtchn_2l::is_masked(const shared_info_t& si, evtchn_port_t port) {
-    return test(si.evtchn_mask[word_of(port)], bit_of(port));
+    return port >= evtchn::NR_PORTS || test(si.evtchn_mask[word_of(port)], bit_of(port));
 }
 
 // ---------------------------------------------------------------------------------------------
 // EventChannels
 
 EventChannels::EventChannels(domid_t id, evtchn_port_t max_port)
-    : id_(id), max_port_(max_port < evtchn::NR_PORTS ? max_port : evtchn::NR_PORTS - 1) {
+    : id_(id), max_port_(max_port < 0x7fffffffu ? max_port : 0x7fffffffu) {  // Xen: at most INT_MAX
     // Port 0 is never handed out, so a zero in the VIRQ table means "unbound" and guests can use
     // 0 as "no port".
-    ports_[0].state = PortState::reserved;
+    bucket0_[0].state = PortState::reserved;
 }
 
 PortInfo EventChannels::inspect(evtchn_port_t p) const {
     IrqSpinGuard g(lock_);
-    const Port& c = ports_[p];
+    if (!valid(p)) return {PortState::free, 0, 0, 0};
+    const Port& c = port(p);
     return {c.state, notify(p), c.remote_dom, c.value};
 }
 
@@ -84,36 +89,36 @@ evtchn_port_t EventChannels::virq_port(u32 virq, u32 vcpu) const {
     return virq_port_[evtchn::virq_is_global(virq) ? 0 : vcpu][virq];
 }
 
-Result<evtchn_port_t> EventChannels::get_free_port() {
-    if (dying_) return error(XEN_EINVAL);
-    for (evtchn_port_t p = 0; p <= max_port_; ++p) {
-        evtchn_port_t valid = valid_.load(std::memory_order_relaxed);
-        if (p == valid) {
-            // Xen allocates the next bucket here; it stays valid even if the caller then fails.
-            valid_.store(valid + evtchn::PORTS_PER_BUCKET, std::memory_order_release);
-            return p;
-        }
-        if (ports_[p].state == PortState::free) return p;
-    }
-    return error(XEN_ENOSPC);
+void EventChannels::add_bucket(void* mem) {
+    evtchn_port_t valid = valid_.load(std::memory_order_relaxed);
+    auto* b = static_cast<Port*>(mem);
+    for (evtchn_port_t i = 0; i < evtchn::PORTS_PER_BUCKET; ++i) new (&b[i]) Port();
+    buckets_[valid / evtchn::PORTS_PER_BUCKET] = b;
+    // Lock-free readers check valid_ before touching a port: the bucket first.
+    valid_.store(valid + evtchn::PORTS_PER_BUCKET, std::memory_order_release);
 }
 
 void EventChannels::open(evtchn_port_t p, PortState s, u16 vcpu, domid_t remote_dom, u32 value) {
-    Port& c = ports_[p];
+    Port& c = port(p);
     c.state = s;
     c.notify_vcpu.store(vcpu, std::memory_order_relaxed);
     c.remote_dom = remote_dom;
     c.value = value;
+    // Xen's evtchn_port_init under FIFO; under 2-level the priority is not seen, and the switch
+    // to FIFO sets every port's to the default anyway.
+    c.fifo.priority.store(EVTCHN_FIFO_PRIORITY_DEFAULT, std::memory_order_relaxed);
 }
 
-void EventChannels::free_port(evtchn_port_t p, shared_info_t* si) {
-    // A stale pending bit would fire at the next owner of the port.
-    if (si) evtchn_2l::clear_pending(*si, p);
-    open(p, PortState::free, 0, 0, 0);
+void EventChannels::release(evtchn_port_t p) {
+    Port& c = port(p);
+    c.state = PortState::free;
+    c.notify_vcpu.store(0, std::memory_order_relaxed);
+    c.remote_dom = 0;
+    c.value = 0;
 }
 
 void EventChannels::fill_status(evtchn_port_t p, evtchn_status_t& st) const {
-    const Port& c = ports_[p];
+    const Port& c = port(p);
     switch (c.state) {
         case PortState::free:
         case PortState::reserved: st.status = EVTCHNSTAT_closed; break;
@@ -141,7 +146,7 @@ void EventChannels::fill_status(evtchn_port_t p, evtchn_status_t& st) const {
 
 unsigned EventChannels::open_ports() const {
     unsigned n = 0;
-    for (evtchn_port_t p = 1; valid(p); ++p) n += usable(ports_[p].state);
+    for (evtchn_port_t p = 1; valid(p); ++p) n += usable(port(p).state);
     return n;
 }
 

@@ -1,20 +1,23 @@
-// Event channels with the 2-level ABI: the per-domain port table (EventChannels), the shared-memory
-// side (the evtchn_2l functions), and the environment the engine needs (EvtchnEnv); the engine
-// that carries out EVTCHNOP_* and the hypervisor's VIRQs is EvtchnOps<Env> (core/evtchn_ops.hpp).
-// Xen's common/event_channel.c and common/event_2l.c, rewritten.
+// Event channels: the per-domain port table (EventChannels), the 2-level ABI's shared-memory side
+// (the evtchn_2l functions), and the environment the engine needs (EvtchnEnv); the FIFO ABI's is
+// core/evtchn_fifo.hpp, and the engine that carries out EVTCHNOP_* and the hypervisor's VIRQs is
+// EvtchnOps<Env> (core/evtchn_ops.hpp).  Xen's common/event_channel.c and common/event_2l.c,
+// rewritten.
 //
 // Ports
 // -----
-// A domain has ports 0..4095 (64 words of 64 bits in shared_info, hence "2-level": a selector bit
-// per word in each vcpu_info, a pending bit per port).  Each port is free, reserved (port 0
+// A 2-level domain has ports 0..4095 (64 words of 64 bits in shared_info, hence "2-level": a
+// selector bit per word in each vcpu_info, a pending bit per port); a FIFO domain up to 2^17
+// (evtchn_fifo.hpp), Xen's max_evtchns.  Each port is free, reserved (port 0
 // only: never allocated, its status reads "closed"), unbound (waiting for one named domain to
 // bind to it), interdomain (connected to a port of a peer domain, possibly itself), virq, ipi or
 // pirq (no physical IRQs yet: nothing creates one).  Each port also names the vCPU it notifies.
-// Allocation takes the lowest free port up to the domain's max_port (Xen's max_evtchn_port),
-// then -ENOSPC.  Xen allocates port records in buckets (64 a page on x86-64) when allocation first
-// reaches them, and calls a port "valid" only once its bucket exists: operations on a port beyond
-// answer -EINVAL even when it is below the limit.  Our table is allocated whole, but valid_ grows
-// the same way, so every errno matches Xen's.
+// Allocation takes the lowest free port up to the domain's max_port (Xen's max_evtchn_port) and
+// below the ABI's limit, then -ENOSPC; under the FIFO ABI a free port still LINKED on a queue is
+// skipped (Xen's evtchn_is_busy).  As Xen, port records come in buckets of 64 (a page of Xen's
+// struct evtchn), added when allocation first reaches them (-ENOMEM when none could be had), and a
+// port is "valid" only once its bucket exists: operations on a port beyond answer -EINVAL even
+// when it is below the limit.  Buckets stay until the domain dies (destroy()).
 //
 // Invariants, kept under the domain locks
 // ---------------------------------------
@@ -53,15 +56,35 @@
 // sender as unmasked.  evtchn_upcall_mask is not looked at: it gates delivery of the upcall (the
 // arch code's business), not the bits.
 //
+// The ABIs ("port ops")
+// ---------------------
+// A domain starts with the 2-level ABI; its first EVTCHNOP_init_control switches it to FIFO
+// (EventChannels::fifo_ becomes non-null), EVTCHNOP_reset switches it back once every port is
+// closed, as Xen 4.17.  The engine's port operations (set/clear pending, unmask, is_pending,
+// is_busy; Xen's evtchn_port_ops) branch on fifo_, one load on the send path.  fifo_ is changed
+// under the domain's lock; it is read without it only by a sender delivering over an interdomain
+// port into the domain, and the FIFO state is freed only when no port of the domain is open, so
+// no such sender can be inside it (close takes both domains' locks).
+//
+// FIFO locking: the domain lock (or, for a delivery, the sending domain's), then one or two of
+// the target vCPU's queue locks (evtchn_fifo.hpp); never the other way round.
+//
 // The environment (EvtchnEnv)
 // ---------------------------
 // The engine reaches other domains, shared memory, the scheduler and the security policy only
-// through Env.  All of Env's calls may happen with event-channel locks held and interrupts off,
-// so none may call back into event channels.
+// through Env.  Its calls may happen with event-channel locks held and interrupts off, so none
+// may call back into event channels; except the four that reach the heap and guest frames
+// (alloc_zeroed, free_mem, map_guest_page, unmap_guest_page), which are only called with no
+// event-channel lock held: an interrupt handler raises VIRQs under these locks, and the heap's
+// lock (or a frame-type change) must never be waited for with one held.  So a bucket is
+// reserved before an allocating operation takes its lock (get_free_port uses the reserve), and
+// FIFO state and guest frames are had before the lock and given back after it.
 #pragma once
 #include <atomic>
 #include <concepts>
+#include <type_traits>
 
+#include "core/evtchn_fifo.hpp"
 #include "core/xen_abi.hpp"
 #include "lib/result.hpp"
 #include "lib/spinlock.hpp"
@@ -75,7 +98,7 @@ class EventChannels;
 
 template <typename E>
 concept EvtchnEnv = requires(E& env, const E& cenv, domid_t d, domid_t other, unsigned vcpu,
-                             evtchn_port_t port) {
+                             evtchn_port_t port, usize bytes, void* mem, void* page, u64 gfn) {
     // The event channels of live domain d; nullptr when there is none (-ESRCH).  A table must stay
     // valid while any operation may use it: a domain is freed only after destroy() returned and
     // no operation that could have looked it up is still running (Xen's RCU on domains).
@@ -99,15 +122,25 @@ concept EvtchnEnv = requires(E& env, const E& cenv, domid_t d, domid_t other, un
     { cenv.may_bind(d, other) } -> std::same_as<bool>;
     // Has a controller paused d (Xen's controller_pause_count)?  Needed to reset another domain.
     { cenv.paused_by_controller(d) } -> std::same_as<bool>;
+    // Hypervisor memory for port buckets and FIFO state: zeroed, nullptr when out of memory.
+    { env.alloc_zeroed(bytes) } -> std::same_as<void*>;
+    { env.free_mem(mem) } -> std::same_as<void>;
+    // Guest frame gfn of d's mapped for the hypervisor's writes, holding a general and a writable
+    // type reference (Xen's map_guest_page); nullptr when d cannot give it (-EINVAL).
+    { env.map_guest_page(d, gfn) } -> std::same_as<void*>;
+    // Drops what map_guest_page took; page is its result.
+    { env.unmap_guest_page(page) } -> std::same_as<void>;
 };
 
 namespace evtchn {
 inline constexpr unsigned BITS_PER_WORD = sizeof(xen_ulong_t) * 8;
-inline constexpr evtchn_port_t NR_PORTS = BITS_PER_WORD * BITS_PER_WORD;  // Xen's max_evtchns
+inline constexpr evtchn_port_t NR_PORTS = BITS_PER_WORD * BITS_PER_WORD;  // 2-level max_evtchns
 static_assert(NR_PORTS == EVTCHN_2L_NR_CHANNELS);
+inline constexpr evtchn_port_t FIFO_NR_PORTS = EVTCHN_FIFO_NR_CHANNELS;  // FIFO max_evtchns
 // Xen's EVTCHNS_PER_BUCKET on x86-64 (a page of 64-byte struct evtchn): the unit in which ports
 // become valid.
 inline constexpr evtchn_port_t PORTS_PER_BUCKET = 64;
+inline constexpr unsigned MAX_BUCKETS = FIFO_NR_PORTS / PORTS_PER_BUCKET;
 // vCPUs a domain may have as far as event channels go (the VIRQ table's rows).
 inline constexpr unsigned MAX_VCPUS = 128;
 // The per-vCPU VIRQs (bound once per vCPU, never re-bound); all others are global (x86 has no
@@ -132,6 +165,7 @@ struct Raised {
     bool newly_pending;  // the pending bit went 0 -> 1 (pollers must be woken)
     bool kick;           // evtchn_upcall_pending went 0 -> 1 (the vCPU must be kicked)
 };
+// Ports at or above NR_PORTS (left valid by a FIFO period) are neither pending nor raised.
 Raised set_pending(shared_info_t& si, vcpu_info_t* vi, evtchn_port_t port);
 // True when the upcall went 0 -> 1 and the vCPU must be kicked.
 bool unmask(shared_info_t& si, vcpu_info_t* vi, evtchn_port_t port);
@@ -140,12 +174,13 @@ bool is_pending(const shared_info_t& si, evtchn_port_t port);
 bool is_masked(const shared_info_t& si, evtchn_port_t port);
 }  // namespace evtchn_2l
 
-// One domain's port table.  Everything that changes it goes through EvtchnOps.
+// One domain's port table.  Everything that changes it goes through EvtchnOps, which also
+// allocates its buckets and FIFO state and frees them at destroy().
 class EventChannels {
 public:
-    // max_port: the highest port the domain may allocate (Xen's max_evtchn_port; toolstacks give
-    // domUs 1023 by default), clamped to the ABI's 4095.
-    explicit EventChannels(domid_t id, evtchn_port_t max_port = evtchn::NR_PORTS - 1);
+    // max_port: the highest port the domain may allocate (Xen's max_evtchn_port: ~0 for domain
+    // 0, toolstacks give domUs 1023 by default); the ABI's limit applies besides.
+    explicit EventChannels(domid_t id, evtchn_port_t max_port = ~evtchn_port_t{0});
     EventChannels(const EventChannels&) = delete;
     EventChannels& operator=(const EventChannels&) = delete;
 
@@ -153,11 +188,20 @@ public:
     evtchn_port_t max_port() const { return max_port_; }
     // Ports [0, valid_ports()) exist; the rest answer -EINVAL whatever the limit.
     evtchn_port_t valid_ports() const { return valid_.load(std::memory_order_acquire); }
-    // A snapshot of port p (< NR_PORTS; a port not yet valid reads free).
+    // The ABI's number of ports (Xen's max_evtchns).
+    evtchn_port_t abi_ports() const { return fifo() ? evtchn::FIFO_NR_PORTS : evtchn::NR_PORTS; }
+    // Using the FIFO ABI (its state), or nullptr for 2-level.
+    EvtchnFifo* fifo() const { return fifo_.load(std::memory_order_acquire); }
+    // A snapshot of port p (any number; a port not yet valid reads free).
     PortInfo inspect(evtchn_port_t p) const;
     // The port bound to virq for vcpu (global VIRQs: vcpu 0), 0 for none (Xen's
     // guest_enabled_event).
     evtchn_port_t virq_port(u32 virq, u32 vcpu) const;
+    // Whether some CPU holds the table's lock (for assertions: Env's heap and frame calls must
+    // find it free, see above).
+    bool locked() const { return lock_.is_locked(); }
+    // Port p's FIFO priority (p valid).
+    u8 priority(evtchn_port_t p) const { return port(p).fifo.priority.load(std::memory_order_relaxed); }
 
 private:
     template <EvtchnEnv> friend class EvtchnOps;
@@ -167,19 +211,27 @@ private:
         domid_t remote_dom = 0;
         std::atomic<u16> notify_vcpu{0};
         u32 value = 0;
+        FifoPort fifo;
     };
+    static_assert(std::is_trivially_destructible_v<Port>);
 
     bool valid(evtchn_port_t p) const { return p < valid_.load(std::memory_order_relaxed); }
     static bool usable(PortState s) { return s != PortState::free && s != PortState::reserved; }
-    u16 notify(evtchn_port_t p) const { return ports_[p].notify_vcpu.load(std::memory_order_relaxed); }
-    // With lock_ held.  The lowest free port, making its bucket valid if needed; -ENOSPC past
-    // max_port_, -EINVAL once the domain is dying.
-    Result<evtchn_port_t> get_free_port();
+    // p < valid_ports().
+    Port& port(evtchn_port_t p) { return buckets_[p / evtchn::PORTS_PER_BUCKET][p % evtchn::PORTS_PER_BUCKET]; }
+    const Port& port(evtchn_port_t p) const {
+        return buckets_[p / evtchn::PORTS_PER_BUCKET][p % evtchn::PORTS_PER_BUCKET];
+    }
+    u16 notify(evtchn_port_t p) const { return port(p).notify_vcpu.load(std::memory_order_relaxed); }
+    // With lock_ held: mem (PORTS_PER_BUCKET ports' worth, zeroed) becomes the next bucket.
+    void add_bucket(void* mem);
     // With lock_ held, on a port get_free_port returned.
     void open(evtchn_port_t p, PortState s, u16 vcpu, domid_t remote_dom, u32 value);
-    // With lock_ held: back to free, notify vCPU 0, pending cleared (si may be nullptr).
-    void free_port(evtchn_port_t p, shared_info_t* si);
-    u16& virq_slot(u32 virq, u32 vcpu) { return virq_port_[evtchn::virq_is_global(virq) ? 0 : vcpu][virq]; }
+    // With lock_ held: back to free, notifying vCPU 0 (its pending state is the engine's).
+    void release(evtchn_port_t p);
+    evtchn_port_t& virq_slot(u32 virq, u32 vcpu) {
+        return virq_port_[evtchn::virq_is_global(virq) ? 0 : vcpu][virq];
+    }
     // With lock_ held: status, vcpu and the union member of the port's state, as Xen writes them
     // (the other union bytes keep what the guest passed in).
     void fill_status(evtchn_port_t p, evtchn_status_t& st) const;
@@ -192,8 +244,11 @@ private:
     std::atomic<evtchn_port_t> valid_{evtchn::PORTS_PER_BUCKET};
     bool dying_ = false;
     std::atomic<bool> resetting_{false};
-    Port ports_[evtchn::NR_PORTS];
-    u16 virq_port_[evtchn::MAX_VCPUS][NR_VIRQS] = {};
+    std::atomic<EvtchnFifo*> fifo_{nullptr};
+    void* spare_bucket_ = nullptr;  // zeroed memory for the next bucket (EvtchnOps::reserve_bucket)
+    Port bucket0_[evtchn::PORTS_PER_BUCKET];
+    Port* buckets_[evtchn::MAX_BUCKETS] = {bucket0_};
+    evtchn_port_t virq_port_[evtchn::MAX_VCPUS][NR_VIRQS] = {};
 };
 
 // The argument of each EVTCHNOP_*, as the hypercall layer copies it in from the guest.

@@ -17,7 +17,6 @@
 #include "core/console.hpp"
 #include "core/dom0_layout.hpp"
 #include "core/elf.hpp"
-#include "core/evtchn.hpp"
 #include "core/heap.hpp"
 #include "core/pv_pte.hpp"
 #include "lib/string.hpp"
@@ -211,7 +210,9 @@ PvDomain* build_dom0(const Dom0Input& in) {
         return nullptr;
     }
 
-    DomainConfig config{0, true, in.nr_vcpus, in.nr_vcpus, evtchn::NR_PORTS - 1, false};
+    // No port limit of its own (Xen's dom0 max_evtchn_port -1): the ABI's applies, 4095 for
+    // 2-level and 2^17 - 1 for FIFO.
+    DomainConfig config{0, true, in.nr_vcpus, in.nr_vcpus, ~evtchn_port_t{0}, false};
     Result<PvDomain*> created = domain_create(config);
     if (!created) {
         pv_err("dom0: cannot create the domain: %s\n", errno_name(created.error()));

@@ -2,9 +2,14 @@
 // (core/evtchn_ops.hpp), the event_channel_op hypercall, and upcall delivery — on every return
 // to a guest, an unmasked pending upcall enters the guest's event callback through a bounce
 // frame with events masked (Xen's TBF_INTERRUPT), as Xen's test_all_events does.
+#include <arch/layout.hpp>
+#include <arch/mm.hpp>
+
 #include "arch/x86_64/pv/guest_access.hpp"
 #include "arch/x86_64/pv/pv.hpp"
 #include "core/evtchn_ops.hpp"
+#include "core/heap.hpp"
+#include "lib/string.hpp"
 
 namespace pv::arch::pv {
 namespace {
@@ -45,6 +50,20 @@ public:
         PvDomain* dom = domain_find(d);
         return dom && dom->controller_pause_count.load() > 0;
     }
+    void* alloc_zeroed(usize bytes) {
+        void* p = hv_heap().alloc(bytes);
+        if (p) mem_set(p, 0, bytes);
+        return p;
+    }
+    void free_mem(void* p) { hv_heap().free(p); }
+    // A PV guest names machine frames (gfn == mfn); Xen's get_page_from_gfn then
+    // get_page_type(PGT_writable_page).  The direct map is the persistent mapping.
+    void* map_guest_page(domid_t d, u64 gfn) {
+        PvDomain* dom = domain_find(d);
+        if (!dom || gfn >= mm::frames().nr_frames() || !mmu_get_writable(*dom, gfn)) return nullptr;
+        return phys_to_virt(gfn << PAGE_SHIFT);
+    }
+    void unmap_guest_page(void* page) { mmu_put_writable(virt_to_phys(page) >> PAGE_SHIFT); }
 };
 static_assert(EvtchnEnv<X86EvtchnEnv>);
 
