@@ -4,7 +4,9 @@ a ramdisk for one of the domUs, and the `manifest` dom0test reads, one domU a li
 
     <name> <kernel file> <memory> <expected shutdown> <ramdisk file or -> <domU command line...>
 
-Usage: mkinitrd.py DOMU_ELF OUTPUT
+Usage: mkinitrd.py DOMU_ELF OUTPUT [NAME=FILE...]
+
+Each NAME=FILE adds FILE to the archive as NAME (the attack and fuzz modes' kernels).
 """
 from __future__ import annotations
 
@@ -40,11 +42,12 @@ def entry(name: str, data: bytes, mode: int, ino: int) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) < 2 or any("=" not in a for a in argv[2:]):
         print(__doc__, file=sys.stderr)
         return 2
     domu, out = Path(argv[0]), Path(argv[1])
     files = [("manifest", manifest()), ("domu.elf", domu.read_bytes()), ("ramdisk.bin", ramdisk())]
+    files += [(name, Path(path).read_bytes()) for name, path in (a.split("=", 1) for a in argv[2:])]
     archive = b"".join(entry(n, d, 0o100644, i + 1) for i, (n, d) in enumerate(files))
     archive += entry("TRAILER!!!", b"", 0, 0)
     out.write_bytes(archive)

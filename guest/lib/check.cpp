@@ -105,6 +105,31 @@ void info(const char* fmt, ...) {
     print("%s: info: %s\n", g_prefix, line);
 }
 
+bool relay_check(pv::StrView line, pv::StrView from, pv::StrView as, bool* verdict_pass) {
+    if (!line.starts_with(from) || line.substr(from.len).len < 2 || line[from.len] != ':') return false;
+    const pv::StrView rest = line.substr(from.len + 2);
+    if (verdict_pass && rest.starts_with("verdict: ")) {
+        *verdict_pass = rest.substr(9).starts_with("PASS");
+        return true;
+    }
+    if (!rest.starts_with("check ")) return false;
+    const pv::StrView body = rest.substr(6);
+    const usize colon = body.find(':');
+    const pv::StrView name = body.substr(0, colon);
+    pv::StrView result = body.substr(colon + 1);
+    char full[160];
+    pv::format(full, sizeof(full), "%.*s.%.*s", static_cast<int>(as.len), as.ptr, static_cast<int>(name.len),
+               name.ptr);
+    if (result.equals(" PASS")) {
+        check_pass(full);
+        return true;
+    }
+    // " FAIL (detail)": the detail without its wrapping.
+    if (result.starts_with(" FAIL (") && result.len > 8) result = result.substr(7, result.len - 8);
+    check_fail(full, "%.*s", static_cast<int>(result.len), result.ptr);
+    return true;
+}
+
 void set_report_prefix(const char* prefix) { g_prefix = prefix; }
 
 unsigned checks_run() { return g_run; }

@@ -11,6 +11,7 @@
 // lines, which comparisons ignore.  Names are unique, dot-separated, without spaces.
 #pragma once
 #include "guest/lib/types.hpp"
+#include "lib/string.hpp"
 #include "guest/lib/xen.hpp"
 
 namespace pvg {
@@ -30,6 +31,12 @@ void info(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // The name of a Xen errno value (positive or negated), or nullptr.
 const char* errno_name(i64 value);
+
+// Reports a check line another kernel printed — "<from>: check <name>: PASS" or
+// "<from>: check <name>: FAIL (<detail>)" — as our own check "<as>.<name>".  Returns false when
+// the line is not such a line.  A "<from>: verdict: ..." line sets *verdict_pass (and returns
+// true) when verdict_pass is given.
+bool relay_check(pv::StrView line, pv::StrView from, pv::StrView as, bool* verdict_pass = nullptr);
 
 unsigned checks_run();
 unsigned checks_failed();

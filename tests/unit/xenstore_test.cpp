@@ -352,6 +352,79 @@ TEST_F(XsTest, TransactionRmAndPermsInside) {
     EXPECT_EQ(xs_.nodes_owned(1), 1u);
 }
 
+// A domain's memory quota: what its requests allocate is charged to it, wherever it lives.
+class XsMemoryTest : public XsTest {
+protected:
+    static xs::Quotas q() {
+        xs::Quotas q;
+        q.memory = 64 << 10;
+        return q;
+    }
+    XsMemoryTest() : XsTest(8 << 20, q()) {}
+};
+
+TEST_F(XsMemoryTest, TransactionsAndNodesStopAtTheMemoryQuota) {
+    introduce(1);
+    introduce(2);
+    const size_t before = xs_.memory_used(1);
+    uint32_t tx = tx_start(1);
+    const std::string value(1800, 't');
+    Msg r;
+    int n = 0;
+    for (; n < 1000; ++n) {
+        r = write(1, "/local/domain/1/t" + std::to_string(n), value, tx);
+        if (r.type == XS_ERROR) break;
+    }
+    EXPECT_EQ(err(r), E("ENOMEM"));
+    EXPECT_GT(n, 10);
+    EXPECT_LE(xs_.memory_used(1), 64u << 10);
+    EXPECT_EQ(write(2, "/local/domain/2/x", value).data, OK);  // the others go on
+    EXPECT_EQ(write(0, "/tool/x", value).data, OK);
+    EXPECT_EQ(req(1, XS_TRANSACTION_END, "F\0"s, tx).data, OK);
+    EXPECT_EQ(xs_.memory_used(1), before);  // all given back
+    // Nodes in the tree count too, and removing them gives the memory back — even when domain 0
+    // removes them.
+    for (n = 0; n < 1000; ++n) {
+        r = write(1, "/local/domain/1/n" + std::to_string(n), value);
+        if (r.type == XS_ERROR) break;
+    }
+    EXPECT_EQ(err(r), E("ENOMEM"));
+    EXPECT_EQ(req(0, XS_RM, "/local/domain/1/n0\0"s).data, OK);
+    EXPECT_LT(xs_.memory_used(1), (64u << 10) - 1800);
+    EXPECT_EQ(write(1, "/local/domain/1/again", value).data, OK);
+    EXPECT_EQ(xs_.memory_used(0), 0u);  // domain 0 is not accounted
+}
+
+// A small arena that domains fill long before their quotas.
+class XsSmallArenaTest : public XsTest {
+protected:
+    XsSmallArenaTest() : XsTest(256 << 10) {}
+};
+
+TEST_F(XsSmallArenaTest, DomainsCannotTakeDomain0sReserve) {
+    introduce(1);
+    introduce(2);
+    const std::string value(1500, 'v');
+    // Each domain writes until the arena refuses: answered with ENOMEM, not left unanswered.
+    for (uint32_t dom : {1u, 2u}) {
+        const std::string home = "/local/domain/" + std::to_string(dom) + "/n";
+        Msg r;
+        int written = 0;
+        for (; written < 1000; ++written) {
+            r = write(dom, home + std::to_string(written), value);
+            if (r.type == XS_ERROR) break;
+        }
+        EXPECT_EQ(err(r), E("ENOMEM")) << "domain " << dom;
+        EXPECT_LT(written, 1000);
+        EXPECT_EQ(read(dom, home + "0").data, value);  // and it is still served
+    }
+    EXPECT_GT(arena_.capacity() - arena_.used(), arena_.capacity() / 16);
+    // Domain 0 goes on in its reserve: the toolstack still writes, and cleans up.
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(write(0, "/tool/t" + std::to_string(i), std::string(300, 't')).data, OK);
+    EXPECT_EQ(req(0, XS_RM, "/local/domain/1\0"s).data, OK);
+    EXPECT_EQ(write(2, "/local/domain/2/x", value).data, OK);
+}
+
 class XsQuotaTest : public XsTest {
 protected:
     static xs::Quotas small() {
@@ -481,6 +554,17 @@ TEST_F(XsRingTest, RequestsAcrossTheWrap) {
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].data, std::string(50, 'v'));
     EXPECT_FALSE(ring_.broken());
+}
+
+TEST_F(XsRingTest, RequestBudgetLeavesTheRestForLater) {
+    for (uint32_t i = 0; i < 3; ++i) send(XS_WRITE, "k\0v"s, i);
+    EXPECT_TRUE(ring_.service(xs_, 2));
+    EXPECT_EQ(replies().size(), 2u);
+    EXPECT_TRUE(ring_.more());  // the third still waits
+    EXPECT_TRUE(ring_.service(xs_, 2));
+    EXPECT_EQ(replies().size(), 1u);
+    EXPECT_FALSE(ring_.more());
+    EXPECT_FALSE(ring_.service(xs_, 2));
 }
 
 TEST_F(XsRingTest, LongReplyWaitsForSpace) {

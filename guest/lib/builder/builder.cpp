@@ -25,7 +25,7 @@ Result<void> create(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& diags
     c.max_vcpus = 1;
     c.max_evtchn_port = 1023;   // libxl's default event_channels
     c.max_grant_frames = 64;    // libxl's and Xen's default
-    c.max_maptrack_frames = 0;  // the guest maps no grants
+    c.max_maptrack_frames = cfg.max_maptrack_frames;
     c.grant_opts = XEN_DOMCTL_GRANT_version(1);
     c.arch.emulation_flags = 0;  // PV: nothing emulated
     // Domain id 0 in the request means "allocate one"; the new id comes back in op.domain.
@@ -69,6 +69,37 @@ Result<u32> alloc_unbound(domid_t dom, Diagnostics& diags) {
                                       "EVTCHNOP_alloc_unbound", diags);
     if (!r) return error(r.error());
     return u32{a.port};
+}
+
+// The toolstack's grant entries (libxenguest's xc_dom_gnttab_seed, through its compat path for
+// PV): GNTTAB_RESERVED_CONSOLE and GNTTAB_RESERVED_XENSTORE let domain 0's console backend and
+// xenstored map those pages by grant, as Xen 4.17's xenstored does.  The table's first frame
+// comes from GNTTABOP_setup_table on the new domain and is written through a foreign mapping.
+Result<void> seed_grants(ForeignWindow& win, domid_t dom, u64 console_mfn, u64 store_mfn, Diagnostics& diags) {
+    xen_pfn_t frame = 0;
+    gnttab_setup_table_t op{};
+    op.dom = dom;
+    op.nr_frames = 1;
+    set_xen_guest_handle(op.frame_list, &frame);
+    Result<long> r = hypercall_result(pvg::hc::grant_table_op(GNTTABOP_setup_table, &op, 1),
+                                      "GNTTABOP_setup_table", diags);
+    if (!r) return error(r.error());
+    if (op.status != GNTST_okay) {
+        diags.error("GNTTABOP_setup_table for d%u: status %d", dom, op.status);
+        return error(XEN_EINVAL);
+    }
+    u8* p = win.map(frame);
+    if (!p) return error(XEN_EFAULT);
+    auto* gnttab = reinterpret_cast<grant_entry_v1_t*>(p);
+    const u64 frames[] = {console_mfn, store_mfn};
+    const grant_ref_t refs[] = {GNTTAB_RESERVED_CONSOLE, GNTTAB_RESERVED_XENSTORE};
+    for (unsigned i = 0; i < 2; ++i) {
+        gnttab[refs[i]].domid = 0;  // the backends live in domain 0
+        gnttab[refs[i]].frame = static_cast<u32>(frames[i]);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        gnttab[refs[i]].flags = GTF_permit_access;
+    }
+    return win.release();
 }
 
 Result<void> write_images(DomainImage& img, const BuildConfig& cfg, const ElfInfo& elf,
@@ -137,6 +168,8 @@ Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& 
     if (!console) return error(console.error());
     out.console_evtchn = *console;
     out.console_mfn = g_p2m[L.console_pfn];
+    out.store_mfn = g_p2m[L.xenstore_pfn];
+    if (!(r = seed_grants(win, out.domid, out.console_mfn, out.store_mfn, diags))) return r;
 
     Result<xen_domctl_getdomaininfo> info = domain_info(out.domid, diags);
     if (!info) return error(info.error());

@@ -6,13 +6,14 @@
 //   1. parse the ELF and its Xen notes (hv/core/elf.cpp, shared with the hypervisor's dom0
 //      builder) and compute the layout (layout.hpp);
 //   2. XEN_DOMCTL_createdomain (PV: no CDF flags; 1 vCPU, 1023 event channels, 64 grant frames,
-//      grant table v1), XEN_DOMCTL_max_vcpus, XEN_DOMCTL_set_address_size 64, XEN_DOMCTL_max_mem
-//      (memory + 1 MiB of slack, as libxl);
+//      the config's maptrack frames, grant table v1), XEN_DOMCTL_max_vcpus,
+//      XEN_DOMCTL_set_address_size 64, XEN_DOMCTL_max_mem (memory + 1 MiB of slack, as libxl);
 //   3. XENMEM_populate_physmap: nr_pages 4 KiB extents; Xen writes each one's MFN back (a PV
 //      domain's p2m is the builder's business);
 //   4. through foreign mappings (foreign.hpp): zero the allocated pages, load the kernel and
 //      ramdisk, write the p2m list and the page tables;
-//   5. EVTCHNOP_alloc_unbound twice (xenstore and console ports, remote end dom0);
+//   5. EVTCHNOP_alloc_unbound twice (xenstore and console ports, remote end dom0), and the
+//      grant table seeded with the console and xenstore pages for dom0 (GNTTAB_RESERVED_*);
 //   6. XEN_DOMCTL_getdomaininfo for the shared_info frame, then start_info;
 //   7. XEN_DOMCTL_hypercall_init (if the kernel has a HYPERCALL_PAGE note);
 //   8. drop every foreign mapping, MMUEXT_PIN_L4_TABLE with foreigndom = the new domain;
@@ -32,6 +33,7 @@ struct BuildConfig {
     const u8* ramdisk = nullptr;  // optional
     usize ramdisk_size = 0;
     u64 memory = 0;  // bytes, a multiple of 4 KiB
+    i32 max_maptrack_frames = 0;  // frames of grant mappings the domain may hold (0: none)
     // The control domain's own bootstrap region, for its foreign-mapping window.
     u64 self_pt_base = 0;
     u64 self_virt_base = 0;
@@ -47,6 +49,7 @@ struct BuiltDomain {
     u32 store_evtchn = 0;
     u32 console_evtchn = 0;
     u64 console_mfn = 0;
+    u64 store_mfn = 0;  // start_info.store_mfn: the xenstore ring page
     u64 entry = 0;     // vCPU 0's entry point (user_regs.rip)
     u64 l4_mfn = 0;    // its top-level page table (ctrlreg[3] = xen_pfn_to_cr3(l4_mfn))
 };

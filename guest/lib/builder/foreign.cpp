@@ -59,12 +59,14 @@ Result<void> ForeignWindow::set_slot(unsigned slot, u64 pte, domid_t owner) {
     return ok();
 }
 
-u8* ForeignWindow::map(u64 mfn) {
+u8* ForeignWindow::map(u64 mfn) { return map_with(mfn, PTE_RW); }
+
+u8* ForeignWindow::map_with(u64 mfn, u64 rw) {
     const unsigned slot = next_;
     next_ = (next_ + 1) % SLOTS;
     Result<u64> maddr = slot_l1e_maddr(slot);
     if (!maddr) return nullptr;
-    const u64 pte = (original_[slot] & ~PTE_ADDR) | (mfn << PAGE_SHIFT) | PTE_P | PTE_RW;
+    const u64 pte = (original_[slot] & ~(PTE_ADDR | PTE_RW)) | (mfn << PAGE_SHIFT) | PTE_P | rw;
     if (!set_slot(slot, pte, dom_)) {
         diags_.error("cannot map frame 0x%lx of d%u", mfn, dom_);
         return nullptr;

@@ -28,12 +28,15 @@ public:
     ~ForeignWindow() { (void)release(); }
 
     u8* map(u64 mfn) override;
+    // The same, mapped read-only.
+    const u8* map_readonly(u64 mfn) { return map_with(mfn, 0); }
     // Restores our own mappings in every slot used.
     Result<void> release();
 
     static constexpr unsigned SLOTS = 8;
 
 private:
+    u8* map_with(u64 mfn, u64 rw);
     Result<u64> slot_l1e_maddr(unsigned slot);
     Result<void> set_slot(unsigned slot, u64 pte, domid_t owner);
 

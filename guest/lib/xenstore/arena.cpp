@@ -31,9 +31,14 @@ XS_NO_ASAN void* Arena::alloc(usize n) {
     if (n == 0) n = 1;
     if (n > capacity_) return nullptr;
     usize need = pv::align_up(n, HEADER) + HEADER;
+    if (used_ + need > limit_) return nullptr;
     Block** link = &free_list_;
     for (Block* b = free_list_; b; link = &b->next, b = b->next) {
         if (b->size < need) continue;
+        // Charged for what it takes: the block may come out larger than asked, by a tail too
+        // small to split off.
+        const usize taken = b->size - need >= 2 * HEADER ? need : b->size;
+        if (ledger_ && !ledger_->charge(tag_, taken)) return nullptr;
         if (b->size - need >= 2 * HEADER) {  // split: the tail stays free
             auto* rest = reinterpret_cast<Block*>(reinterpret_cast<uptr>(b) + need);
             rest->size = b->size - need;
@@ -43,7 +48,7 @@ XS_NO_ASAN void* Arena::alloc(usize n) {
         } else {
             *link = b->next;
         }
-        b->next = nullptr;
+        b->owner = tag_;
         used_ += b->size;
         void* p = reinterpret_cast<void*>(reinterpret_cast<uptr>(b) + HEADER);
         XS_UNPOISON(p, n);
@@ -56,6 +61,7 @@ XS_NO_ASAN void Arena::free(void* p) {
     if (!p) return;
     auto* b = reinterpret_cast<Block*>(reinterpret_cast<uptr>(p) - HEADER);
     used_ -= b->size;
+    if (ledger_) ledger_->credit(static_cast<pv::u32>(b->owner), b->size);
     XS_POISON(p, b->size - HEADER);
     // Insert in address order, then merge with the neighbours.
     Block* prev = nullptr;

@@ -29,11 +29,23 @@
 namespace xs {
 
 const char* error_string(int err);  // xenstored.hpp (not included: it includes xs_wire.h first)
+int error_number(const char* name, uint32_t len);
 
 const char* error_string(int err) {
     for (const auto& e : xsd_errors)
         if (e.errnum == err) return e.errstring;
     return xsd_errors[0].errstring;  // EINVAL, as xenstored's send_error
+}
+
+int error_number(const char* name, uint32_t len) {
+    uint32_t n = 0;
+    while (n < len && name[n]) ++n;
+    for (const auto& e : xsd_errors) {
+        uint32_t i = 0;
+        while (i < n && e.errstring[i] == name[i]) ++i;
+        if (i == n && !e.errstring[n]) return e.errnum;
+    }
+    return xsd_errors[0].errnum;  // an unknown name: EINVAL, as libxenstore's get_error
 }
 
 }  // namespace xs

@@ -15,17 +15,23 @@ void RingConn::fail(u32 error) {
     write_once(page_->error, error);
 }
 
-bool RingConn::service(Xenstored& store) {
+bool RingConn::service(Xenstored& store, u32 max_requests) {
     if (broken_) return false;
     bool moved = write_responses(store);
-    moved |= read_requests(store);
+    moved |= read_requests(store, max_requests);
     moved |= write_responses(store);  // the replies to what was just read
     return moved;
 }
 
-bool RingConn::read_requests(Xenstored& store) {
+bool RingConn::read_requests(Xenstored& store, u32 max_requests) {
     bool moved = false;
+    u32 handled = 0;
+    more_ = false;
     while (!broken_ && store.output_bytes(domid_) < store.quotas().out_bytes) {
+        if (handled == max_requests) {
+            more_ = read_once(page_->req_prod) != read_once(page_->req_cons);
+            return moved;
+        }
         u32 cons = read_once(page_->req_cons);
         u32 prod = read_once(page_->req_prod);
         u32 avail = prod - cons;
@@ -34,31 +40,18 @@ bool RingConn::read_requests(Xenstored& store) {
             return moved;
         }
         if (avail == 0) return moved;
-        // Copy what fits into the header, then the body.
-        u32 want = hdr_used_ < sizeof(xsd_sockmsg) ? static_cast<u32>(sizeof(xsd_sockmsg)) - hdr_used_
-                                                   : hdr_.len - body_used_;
-        u32 n = avail < want ? avail : want;
-        u32 off = MASK_XENSTORE_IDX(cons);
-        u32 first = XENSTORE_RING_SIZE - off < n ? XENSTORE_RING_SIZE - off : n;
-        u8* dst = hdr_used_ < sizeof(xsd_sockmsg) ? hdr_bytes_ + hdr_used_ : body_ + body_used_;
-        pv::mem_copy(dst, page_->req + off, first);
-        pv::mem_copy(dst + first, page_->req, n - first);
+        const u32 n = request_.take(page_->req, cons, avail);
         write_once(page_->req_cons, cons + n);
         moved = true;
-        if (hdr_used_ < sizeof(xsd_sockmsg)) {
-            hdr_used_ += n;
-            if (hdr_used_ < sizeof(xsd_sockmsg)) continue;
-            if (hdr_.len > XENSTORE_PAYLOAD_MAX) {
-                fail(XENSTORE_ERROR_PROTO);
-                return moved;
-            }
-        } else {
-            body_used_ += n;
+        if (request_.bad()) {
+            fail(XENSTORE_ERROR_PROTO);
+            return moved;
         }
-        if (hdr_used_ == sizeof(xsd_sockmsg) && body_used_ == hdr_.len) {
-            xsd_sockmsg h = hdr_;
-            hdr_used_ = body_used_ = 0;
-            store.handle(domid_, h, body_, h.len);
+        if (request_.complete()) {
+            const xsd_sockmsg h = request_.header();
+            request_.reset();
+            store.handle(domid_, h, request_.body(), h.len);
+            ++handled;
         }
     }
     return moved;

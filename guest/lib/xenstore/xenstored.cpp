@@ -143,6 +143,7 @@ struct Xenstored::Domain {
     Domain* next;
     u32 domid;
     u32 nodes;
+    usize memory;  // arena bytes charged
 };
 
 struct Conn {
@@ -162,9 +163,12 @@ int Backend::connect(u32, u64, u32) { return OK; }
 void Backend::disconnect(u32) {}
 
 Xenstored::Xenstored(Arena& arena, const Quotas& quotas, Backend* backend)
-    : arena_(arena), q_(quotas), backend_(backend ? backend : &default_backend_) {}
+    : arena_(arena), q_(quotas), backend_(backend ? backend : &default_backend_) {
+    arena_.set_ledger(this);
+}
 
 Xenstored::~Xenstored() {
+    arena_.set_ledger(nullptr);
     while (conns_) drop_conn(conns_);
     if (buckets_) {
         for (u32 i = 0; i < nbuckets_; ++i)
@@ -361,20 +365,43 @@ int Xenstored::remove(Conn&, Txn* tx, StrView path) {
 // Accounting.
 
 Xenstored::Domain* Xenstored::domain(u32 domid, bool create) {
-    for (Domain* d = domains_; d; d = d->next)
-        if (d->domid == domid) return d;
+    if (Domain* d = find_domain(domid)) return d;
     if (!create) return nullptr;
     void* mem = arena_.alloc(sizeof(Domain));
     if (!mem) return nullptr;
-    auto* d = new (mem) Domain{domains_, domid, 0};
+    auto* d = new (mem) Domain{domains_, domid, 0, 0};
     domains_ = d;
     return d;
 }
 
-u32 Xenstored::nodes_owned(u32 domid) const {
+Xenstored::Domain* Xenstored::find_domain(u32 domid) const {
     for (Domain* d = domains_; d; d = d->next)
-        if (d->domid == domid) return d->nodes;
-    return 0;
+        if (d->domid == domid) return d;
+    return nullptr;
+}
+
+u32 Xenstored::nodes_owned(u32 domid) const {
+    const Domain* d = find_domain(domid);
+    return d ? d->nodes : 0;
+}
+
+usize Xenstored::memory_used(u32 domid) const {
+    const Domain* d = find_domain(domid);
+    return d ? d->memory : 0;
+}
+
+// Tag 0 (domain 0, and work outside any request) is not accounted; nor is a domain without a
+// record yet (its record is made when it is introduced).
+bool Xenstored::charge(u32 tag, usize bytes) {
+    Domain* d = tag ? find_domain(tag) : nullptr;
+    if (!d) return true;
+    if (d->memory + bytes > q_.memory) return false;
+    d->memory += bytes;
+    return true;
+}
+
+void Xenstored::credit(u32 tag, usize bytes) {
+    if (Domain* d = tag ? find_domain(tag) : nullptr) d->memory -= bytes < d->memory ? bytes : d->memory;
 }
 
 int Xenstored::charge(Txn* tx, u32 owner, int delta) {
@@ -707,7 +734,16 @@ bool Xenstored::enqueue(Conn& c, u32 type, u32 req_id, u32 tx_id, const void* a,
                     mem_compare(m->data() + alen + 1, b, blen) == 0)
                     return true;
     }
+    // A reply may dip into domain 0's reserve, so that every request gets one: there is one
+    // reply a request, and a domain whose output is over its quota is not read.
+    // Output is charged to nobody (the output quota bounds it).
+    const usize limit = arena_.limit();
+    const u32 tag = arena_.tag();
+    if (!is_event) arena_.set_limit(arena_.capacity());
+    arena_.set_tag(0);
     void* mem = arena_.alloc(sizeof(OutMsg) + len);
+    arena_.set_limit(limit);
+    arena_.set_tag(tag);
     if (!mem) return false;
     auto* m = new (mem) OutMsg{nullptr, xsd_sockmsg{type, req_id, tx_id, len}};
     if (alen) mem_copy(m->data(), a, alen);
@@ -773,6 +809,7 @@ Conn* Xenstored::find_conn(u32 domid) const {
 }
 
 Conn* Xenstored::new_conn(u32 domid) {
+    if (!domain(domid, true)) return nullptr;  // its accounts, before anything is charged
     void* mem = arena_.alloc(sizeof(Conn));
     if (!mem) return nullptr;
     auto* c = new (mem) Conn{};
@@ -910,6 +947,10 @@ void Xenstored::handle(u32 domid, const xsd_sockmsg& hdr, const void* payload, u
     }
     req_ = &hdr;
     cur_conn_ = c;
+    // Unprivileged requests stay out of domain 0's reserve (the last eighth of the arena), and
+    // what they allocate is charged to their domain.
+    arena_.set_limit(privileged(*c) ? arena_.capacity() : arena_.capacity() - arena_.capacity() / 8);
+    arena_.set_tag(domid);
     int err = OK;
     switch (type) {
     case XS_READ: err = do_read(*c, tx, d, len); break;
@@ -931,6 +972,8 @@ void Xenstored::handle(u32 domid, const xsd_sockmsg& hdr, const void* payload, u
     default: err = ENOSYS_; break;
     }
     if (err) reply_error(*c, hdr, err);
+    arena_.set_limit(arena_.capacity());
+    arena_.set_tag(0);
 }
 
 void Xenstored::send(Conn& c, const void* data, u32 len) { reply(c, *req_, req_->type, data, len); }
@@ -1207,16 +1250,28 @@ int Xenstored::do_introduce(const char* d, u32 len) {
     return OK;
 }
 
+u32 Xenstored::connections(u32* out, u32 max) const {
+    u32 n = 0;
+    for (const Conn* c = conns_; c; c = c->next, ++n)
+        if (n < max) out[n] = c->domid;
+    return n;
+}
+
+void Xenstored::domain_gone(u32 domid) {
+    Conn* c = find_conn(domid);
+    if (domid == 0 || !c) return;
+    drop_conn(c);
+    backend_->disconnect(domid);
+    fire_special("@releaseDomain");
+}
+
 int Xenstored::do_release(const char* d, u32 len) {
     const char* arg = onearg(d, len);
     if (!arg) return EINVAL_;
     u32 domid = atou(arg);
     if (domid == 0) return EINVAL_;
-    Conn* c = find_conn(domid);
-    if (!c) return ENOENT_;
-    drop_conn(c);
-    backend_->disconnect(domid);
-    fire_special("@releaseDomain");
+    if (!find_conn(domid)) return ENOENT_;
+    domain_gone(domid);
     ack(*cur_conn_);
     return OK;
 }

@@ -18,6 +18,16 @@
 // bits.  An operation on a missing node says ENOENT only if the nearest existing ancestor
 // grants the access asked for, else EACCES, so a refusal reveals nothing.
 //
+// The arena's last eighth is domain 0's alone: while an unprivileged domain's request is handled
+// the arena refuses to go past the rest (ENOMEM for that request), so however many domains fill
+// their quotas, the toolstack's requests still find memory.
+//
+// Memory: every arena block allocated while a domain's request is handled (nodes, transaction
+// entries, watches) is charged to that domain until freed, and an allocation past its memory
+// quota fails (ENOMEM).  Xen 4.17 has the same hard quota but stops reading the ring of a domain
+// over it; refusing the allocation keeps the domain served, so it can free what it holds.
+// Queued replies and events are charged to nobody: the output quota bounds them.
+//
 // Quotas bind unprivileged domains only: nodes owned (ENOSPC), node size (ENOSPC), ACL
 // entries (ENOSPC), path length (EINVAL), watches (E2BIG), transactions (ENOSPC), nodes
 // touched by one transaction (ENOSPC), and the bytes waiting in their output queue (watch
@@ -42,6 +52,9 @@ using pv::usize;
 // Xen's errno name for an error code ("EINVAL"), from xs_wire.h's xsd_errors; EINVAL for a
 // code the protocol has no name for, as xenstored's send_error.
 const char* error_string(int err);
+// The error code of an XS_ERROR reply's name (len bytes, a NUL may end it earlier); EINVAL for a
+// name the protocol does not know, as libxenstore.
+int error_number(const char* name, u32 len);
 
 struct Quotas {  // Xen 4.17's defaults (tools/xenstore/xenstored_domain.c)
     u32 nodes = 1000;
@@ -52,6 +65,7 @@ struct Quotas {  // Xen 4.17's defaults (tools/xenstore/xenstored_domain.c)
     u32 transactions = 10;
     u32 trans_nodes = 1024;
     u32 out_bytes = 64 * 1024;  // ours: queued replies and events per connection
+    u32 memory = 2560 * 1024;   // arena bytes per domain (Xen's quota_memory_per_domain_hard)
 };
 
 // Ring mapping and event channel: what INTRODUCE and RELEASE need from the platform.  The
@@ -81,7 +95,7 @@ struct OutMsg {
     char* data() { return reinterpret_cast<char*>(this + 1); }
 };
 
-class Xenstored {
+class Xenstored final : private Arena::Ledger {
 public:
     Xenstored(Arena& arena, const Quotas& quotas = {}, Backend* backend = nullptr);
     ~Xenstored();
@@ -104,11 +118,22 @@ public:
     u32 output_bytes(u32 domid) const;
 
     bool connected(u32 domid) const { return find_conn(domid) != nullptr; }
+    // The connected domains' ids in connection order (domain 0 first); returns how many there
+    // are (only the first `max` are stored).
+    u32 connections(u32* out, u32 max) const;
+
+    // What xenstored does when VIRQ_DOM_EXC says a domain changed (domain_cleanup): a domain
+    // seen shut down for the first time fires @releaseDomain; a dying or vanished one loses its
+    // connection (as RELEASE: the Backend unmaps and unbinds) and fires it too.
+    void domain_shut_down() { fire_special("@releaseDomain"); }
+    void domain_gone(u32 domid);
     const Quotas& quotas() const { return q_; }
     Arena& arena() { return arena_; }
 
     // Nodes charged to a domain (for tests and the console).
     u32 nodes_owned(u32 domid) const;
+    // Arena bytes charged to a domain.
+    usize memory_used(u32 domid) const;
 
 private:
     struct Domain;
@@ -154,6 +179,9 @@ private:
 
     // Accounting.
     Domain* domain(u32 domid, bool create);
+    Domain* find_domain(u32 domid) const;
+    bool charge(u32 tag, usize bytes) override;  // Arena::Ledger
+    void credit(u32 tag, usize bytes) override;
     int charge(Txn*, u32 owner, int delta);
     u32 owned_now(const Conn&, Txn*) const;
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Makes dom0.elf's initrd: a cpio "newc" archive (Linux initramfs format) with the domU kernels
+and the `manifest` dom0 reads (guest/dom0/main.cpp):
+
+    domain <name> <kernel file> <memory> <ramdisk file or -> <command line...>
+    device <type> <frontend domain> <backend domain>
+
+This one holds issue 5's ring pairs: PAIRS (default 1) servers and clients (ringpair.elf), each
+pair joined by a `ring` device, exchanging ROUNDS requests.  One pair is named server and client;
+more are server1, client1, server2, ...
+
+Usage: mkinitrd.py RINGPAIR_ELF OUTPUT [PAIRS]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dom0test"))
+from mkinitrd import entry  # noqa: E402  (the newc entry writer dom0test's initrd uses)
+
+ROUNDS = 256
+
+
+def manifest(pairs: int) -> bytes:
+    names = [("server", "client")] if pairs == 1 else [(f"server{i}", f"client{i}") for i in range(1, pairs + 1)]
+    lines = ["# domain <name> <kernel> <memory> <ramdisk> <command line>"]
+    for server, client in names:
+        lines.append(f"domain {server} ringpair.elf 8M - role=server rounds={ROUNDS}")
+        lines.append(f"domain {client} ringpair.elf 8M - role=client rounds={ROUNDS}")
+    lines.append("# device <type> <frontend> <backend>")
+    lines += [f"device ring {server} {client}" for server, client in names]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (2, 3):
+        print(__doc__, file=sys.stderr)
+        return 2
+    ringpair, out = Path(argv[0]), Path(argv[1])
+    pairs = int(argv[2]) if len(argv) == 3 else 1
+    files = [("manifest", manifest(pairs)), ("ringpair.elf", ringpair.read_bytes())]
+    archive = b"".join(entry(n, d, 0o100644, i + 1) for i, (n, d) in enumerate(files))
+    archive += entry("TRAILER!!!", b"", 0, 0)
+    out.write_bytes(archive)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
