@@ -71,7 +71,6 @@ KIB = {"hv_footprint", "domain_overhead"}
 CAVEATS = {
     "boot_to_dom0": "Xen's figure is mostly its wait for the RTC's next second",
     "boot_hv_to_dom0": "Xen's figure is mostly its wait for the RTC's next second",
-    "hv_footprint": "overstated: pvisor's total_pages counts RAM holes",
 }
 
 # Differences of method between the two runs, stated with every result.

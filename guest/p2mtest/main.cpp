@@ -12,6 +12,8 @@
 // Every expected value is computed here from Xen's formulas, so the checks pass on Xen 4.17
 // (ctest xen-p2mtest) and must print the same lines on pvisor (pvisor-p2mtest,
 // p2mtest-differential).  Command line: expect_mem=<size> (dom0_mem).
+#include "guest/lib/builder/xen_tools.hpp"  // first: sysctl.h
+
 #include "guest/lib/check.hpp"
 #include "guest/lib/cmdline.hpp"
 #include "guest/lib/console.hpp"
@@ -94,6 +96,21 @@ Expected expected_layout(u64 nr_pages) {
     while (x.alloc_pages * PAGE_SIZE < x.v_end - VIRT_BASE) x.alloc_pages <<= 1;
     x.p2m_pages = page_up(nr_pages * sizeof(xen_pfn_t)) >> PAGE_SHIFT;
     return x;
+}
+
+// The host's memory as sysctl physinfo reports it to domain 0: total_pages counts RAM (Xen's
+// total_pages, from the memory map), not every frame up to the top of RAM, so it stays below
+// max_mfn + 1 (a PC's legacy hole below 1 MiB is never RAM) and holds domain 0's own pages.
+void check_physinfo(const start_info_t* si) {
+    xen_sysctl_t op{};
+    op.cmd = XEN_SYSCTL_physinfo;
+    op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+    if (!CHECK_EQ("physinfo.call", hypercall(__HYPERVISOR_sysctl, arg(&op)), 0)) return;
+    const xen_sysctl_physinfo& pi = op.u.physinfo;
+    info("physinfo: total_pages %lu free_pages %lu max_mfn %#lx", static_cast<unsigned long>(pi.total_pages),
+         static_cast<unsigned long>(pi.free_pages), static_cast<unsigned long>(pi.max_mfn));
+    CHECK("physinfo.total_pages_is_ram", pi.total_pages < pi.max_mfn + 1);
+    CHECK("physinfo.total_pages_hold_dom0", pi.total_pages >= si->nr_pages + pi.free_pages);
 }
 
 void check_start_info(const start_info_t* si) {
@@ -223,6 +240,7 @@ extern "C" [[noreturn]] void guest_main(start_info_t* si) {
          static_cast<unsigned long long>(va(__image_start)), static_cast<unsigned long long>(va(__image_end)));
     Expected x = expected_layout(si->nr_pages);
     check_start_info(si);
+    check_physinfo(si);
     check_layout(si, x);
     if (si->mfn_list == P2M_BASE) {
         check_p2m_contents(si);

@@ -54,6 +54,12 @@ DirectMapPages g_heap_pages;
 
 FrameAllocator& frames() { return g_frames; }
 
+namespace {
+u64 g_ram_pages = 0;
+}
+void set_ram_pages(u64 pages) { g_ram_pages = pages; }
+u64 ram_pages() { return g_ram_pages; }
+
 void* alloc_pages(unsigned order) {
     auto r = g_frames.alloc(order);
     return r ? phys_to_virt(*r << PAGE_SHIFT) : nullptr;

@@ -94,6 +94,7 @@ void build_memory_map() {
     if (!g_memmap.total_ram()) panic("the boot loader gave no memory map");
     g_ram_end = g_memmap.max_ram_addr();
     if (g_options.availmem) (void)g_memmap.reserve(g_options.availmem, ~u64{0});
+    arch::mm::set_ram_pages(g_memmap.total_ram() >> PAGE_SHIFT);
 
     // What the allocators must never hand out: real-mode memory (BIOS data, the AP
     // trampoline), the image, and the boot modules (domain 0's kernel and ramdisk).

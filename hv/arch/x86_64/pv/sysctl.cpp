@@ -33,7 +33,7 @@ void physinfo(xen_sysctl_physinfo& pi) {
     pi.max_node_id = 63;  // Xen's MAX_NUMNODES - 1 on x86
     pi.cpu_khz = static_cast<u32>(time::tsc_khz());
     pi.capabilities = XEN_SYSCTL_PHYSCAP_pv;
-    pi.total_pages = mm::frames().nr_frames();
+    pi.total_pages = mm::ram_pages();  // RAM, not the frame table's span (which has holes)
     pi.free_pages = mm::frames().free_frames();
     pi.scrub_pages = 0;
     pi.outstanding_pages = 0;

@@ -15,6 +15,10 @@ void init_paging(MemoryMap& map, u64 ram_end);
 void init_allocators(MemoryMap& map);
 
 FrameAllocator& frames();
+// Pages of RAM in the firmware's memory map (after availmem=), whether the hypervisor, the
+// allocator or a domain holds them: Xen's total_pages (sysctl physinfo).
+void set_ram_pages(u64 pages);
+u64 ram_pages();
 // Allocates 2^order frames and returns their direct-map address (nullptr when out of memory).
 void* alloc_pages(unsigned order);
 void free_pages(void* p, unsigned order);
