@@ -46,6 +46,11 @@ void show_help(char, TrapFrame&) {
     for (const Key& k : KEYS) printk(" key '%c' (ascii '%02x') => %s\n", k.key, k.key, k.desc);
 }
 
+// The live domain after d in id order, or nullptr.
+PvDomain* next_domain(const PvDomain& d) {
+    return d.id + 1u < DOMID_FIRST_RESERVED ? domain_next(static_cast<domid_t>(d.id + 1)) : nullptr;
+}
+
 const char* state_name(const PvDomain& d) {
     if (d.dying != PvDomain::Dying::alive) return "dying";
     switch (d.state) {
@@ -66,7 +71,7 @@ const char* vcpu_state(const PvVcpu& v) {
 
 void dump_domains(char, TrapFrame&) {
     printk("'q' pressed -> dumping domain info (now = %lu ns)\n", time::since_boot_ns());
-    for (PvDomain* d = domain_next(0); d; d = d->id + 1u < DOMID_FIRST_RESERVED ? domain_next(static_cast<domid_t>(d->id + 1)) : nullptr) {
+    for (PvDomain* d = domain_next(0); d; d = next_domain(*d)) {
         printk("General information for domain %u:\n", d->id);
         printk("    state=%s privileged=%d nr_pages=%lu max_pages=%lu shutdown_code=%d pause_count=%u\n",
                state_name(*d), d->privileged, d->nr_pages, d->max_pages,
@@ -97,7 +102,7 @@ void dump_memory(char, TrapFrame&) {
     HeapStats h = hv_heap().stats();
     printk("    hypervisor heap: %zu bytes in %zu allocations, %zu pages held\n", h.bytes_in_use, h.live_allocations,
            h.pages_held);
-    for (PvDomain* d = domain_next(0); d; d = d->id + 1u < DOMID_FIRST_RESERVED ? domain_next(static_cast<domid_t>(d->id + 1)) : nullptr)
+    for (PvDomain* d = domain_next(0); d; d = next_domain(*d))
         printk("    d%u: %lu pages (%lu KiB), max %lu\n", d->id, d->nr_pages, d->nr_pages * (PAGE_SIZE / 1024),
                d->max_pages);
 }
@@ -107,14 +112,14 @@ void dump_runqueues(char, TrapFrame&) {
     for (unsigned cpu = 0; cpu < smp::online_cpus(); ++cpu) {
         PvVcpu* cur = nullptr;
         printk("CPU[%02u]", cpu);
-        for (PvDomain* d = domain_next(0); d; d = d->id + 1u < DOMID_FIRST_RESERVED ? domain_next(static_cast<domid_t>(d->id + 1)) : nullptr)
+        for (PvDomain* d = domain_next(0); d; d = next_domain(*d))
             for (unsigned i = 0; i < d->max_vcpus; ++i)
                 if (PvVcpu* v = d->vcpu[i]; v && v->is_running.load() && v->processor == cpu) cur = v;
         if (cur) printk(" current=d%uv%u", cur->domain->id, cur->id);
         else printk(" current=idle");
         printk("\n");
         unsigned n = 0;
-        for (PvDomain* d = domain_next(0); d; d = d->id + 1u < DOMID_FIRST_RESERVED ? domain_next(static_cast<domid_t>(d->id + 1)) : nullptr)
+        for (PvDomain* d = domain_next(0); d; d = next_domain(*d))
             for (unsigned i = 0; i < d->max_vcpus; ++i) {
                 const PvVcpu* v = d->vcpu[i];
                 if (!v || !v->unit.queued() || v->unit.cpu() != cpu) continue;
