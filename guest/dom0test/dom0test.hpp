@@ -31,7 +31,24 @@ const u8* find_file(StrView name, usize* size);
 // last pages a little after the domain disappears from getdomaininfo); the last count seen.
 u64 await_free_pages(u64 baseline);
 
-// sched.cpp: mode=fair, smp, cycles or control; `baseline` is the free memory at start.
+// Re-reports a domU's "domu: check <name>: PASS|FAIL (...)" lines (its console ring's text) as
+// checks named <prefix>.<name>; other lines become info lines labelled `domu`.  Returns whether
+// a verdict line was seen and said PASS.
+bool relay(StrView prefix, StrView domu, StrView text);
+
+// sched.cpp: mode=fair, smp, cycles, control (or attack and fuzz, below); `baseline` is the
+// free memory at start.
 void run_mode(StrView mode, u64 baseline);
+
+// sched.cpp's time keeping, after run_mode mapped domain 0's shared_info: system time; sleeping
+// until a system time; free pages once back at `baseline`, waiting up to 2 s for them.
+u64 now_ns();
+void sleep_until(u64 until);
+u64 await_memory(u64 baseline);
+
+// attack.cpp: mode=attack (the attack suite beside a victim) and mode=fuzz (the hypercall
+// fuzzer as a domU beside a victim).
+void run_attacks();
+void run_fuzz();
 
 }  // namespace dom0t

@@ -17,7 +17,8 @@
 // (domu.<name>.memory_returned).
 //
 // With mode=fair|smp|cycles|control on its command line, dom0test runs one of the scheduler and
-// lifecycle tests of sched.cpp instead (the same initrd, only its domu.elf).
+// lifecycle tests of sched.cpp instead (the same initrd, only its domu.elf); with mode=attack or
+// mode=fuzz, the hostile domUs of attack.cpp beside a victim (attack-initrd.cpio).
 #include "guest/dom0test/dom0test.hpp"
 #include "guest/lib/builder/builder.hpp"
 #include "guest/lib/builder/cpio.hpp"
@@ -82,9 +83,17 @@ const char* name_of(StrView domu, StrView what) {
     return buf;
 }
 
-// Re-reports the domU's "domu: check <name>: PASS|FAIL (...)" lines under its name; info lines
-// are passed on as info.  Returns whether a verdict line was seen and said PASS.
-bool relay(StrView domu, StrView text) {
+// <prefix>.<name>, in a static buffer.
+const char* relayed_name(StrView prefix, StrView name) {
+    static char buf[160];
+    pv::format(buf, sizeof(buf), "%.*s.%.*s", static_cast<int>(prefix.len), prefix.ptr, static_cast<int>(name.len),
+               name.ptr);
+    return buf;
+}
+
+}  // namespace
+
+bool relay(StrView prefix, StrView domu, StrView text) {
     bool verdict_pass = false, verdict_seen = false;
     usize pos = 0;
     while (pos < text.len) {
@@ -96,11 +105,11 @@ bool relay(StrView domu, StrView text) {
             usize colon = rest.find(':');
             StrView name = rest.substr(0, colon), result = rest.substr(colon + 1);
             if (result.equals(" PASS")) {
-                check_pass(name_of(domu, name));
+                check_pass(relayed_name(prefix, name));
             } else {
                 // " FAIL (detail)": pass the detail on without the wrapping.
                 if (result.starts_with(" FAIL (") && result.len > 8) result = result.substr(7, result.len - 8);
-                check_fail(name_of(domu, name), "%.*s", static_cast<int>(result.len), result.ptr);
+                check_fail(relayed_name(prefix, name), "%.*s", static_cast<int>(result.len), result.ptr);
             }
         } else if (line.starts_with("domu: verdict: ")) {
             verdict_seen = true;
@@ -112,6 +121,8 @@ bool relay(StrView domu, StrView text) {
     }
     return verdict_seen && verdict_pass;
 }
+
+namespace {
 
 unsigned reason_code(StrView s) {
     for (unsigned code = 0; code <= SHUTDOWN_soft_reset; ++code)
@@ -173,7 +184,9 @@ void run_domu(StrView line) {
     pv::Result<usize> n = pvb::read_console(dom, cfg, g_console, sizeof(g_console), console);
     report(console);
     if (n) {
-        bool passed = relay(name, StrView(g_console, *n));
+        char prefix[64];
+        pv::format(prefix, sizeof prefix, "domu.%.*s", static_cast<int>(name.len), name.ptr);
+        bool passed = relay(prefix, name, StrView(g_console, *n));
         check(name_of(name, "verdict"), passed, "the domU's console ring holds no PASS verdict");
     } else {
         check_fail(name_of(name, "verdict"), "cannot read the console ring: %s", first_error(console));

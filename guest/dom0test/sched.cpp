@@ -74,6 +74,8 @@ bool map_shared_info() {
     return true;
 }
 
+}  // namespace
+
 u64 now_ns() { return vcpu_system_time_ns(g_shared->vcpu_info[0].time); }
 
 // Sleeps until system time `until`: SCHEDOP_poll on no port wakes at its timeout (or on any
@@ -101,6 +103,8 @@ u64 await_memory(u64 baseline) {
     }
     return after;
 }
+
+namespace {
 
 pvb::BuildConfig config(const char* cmdline, u64 memory) {
     pvb::BuildConfig cfg;
@@ -602,6 +606,8 @@ void run_mode(StrView mode, u64 baseline) {
     else if (mode.equals("smp")) run_smp(baseline);
     else if (mode.equals("cycles")) run_cycles(baseline);
     else if (mode.equals("control")) run_control(baseline);
+    else if (mode.equals("attack")) run_attacks();
+    else if (mode.equals("fuzz")) run_fuzz();
     else check_fail("sched.mode", "unknown mode=%.*s", static_cast<int>(mode.len), mode.ptr);
 }
 

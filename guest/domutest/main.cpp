@@ -11,13 +11,17 @@
 // is lost.
 //
 // Command line: shutdown=<reason> expect_mem=<size> [ramdisk=<bytes>] [name=<label>], or
-// mode=burn for the CPU-bound domU of the scheduler tests (burn.hpp), which checks nothing.
+// mode=burn for the CPU-bound domU of the scheduler tests (burn.hpp), which checks nothing, or
+// mode=victim for the domain the attack suite must leave undisturbed (victim.hpp).
 #include "guest/domutest/burn.hpp"
+#include "guest/domutest/victim.hpp"
 #include "guest/lib/check.hpp"
 #include "guest/lib/cmdline.hpp"
 #include "guest/lib/console.hpp"
+#include "guest/lib/console_ring.hpp"
 #include "guest/lib/entry_state.hpp"
 #include "guest/lib/hypercall.hpp"
+#include "guest/lib/time.hpp"
 #include "guest/lib/xen.hpp"
 
 #include <xen/io/console.h>
@@ -43,15 +47,6 @@ u64 va(const volatile void* p) { return reinterpret_cast<uptr>(p); }
 u64 virt_base() { return va(__image_start); }
 u64 pfn_to_va(u64 pfn) { return virt_base() + (pfn << PAGE_SHIFT); }
 u64 page_up(u64 v) { return pv::align_up(v, PAGE_SIZE); }
-
-void ring_write(const char* s, usize n) {
-    if (!g_ring) return;
-    XENCONS_RING_IDX prod = g_ring->out_prod;
-    for (usize i = 0; i < n && prod - g_ring->out_cons < sizeof(g_ring->out); ++i, ++prod)
-        g_ring->out[MASK_XENCONS_IDX(prod, g_ring->out)] = s[i];
-    asm volatile("" ::: "memory");  // the bytes before the index (x86 keeps stores in order)
-    g_ring->out_prod = prod;
-}
 
 // The L1 entry mapping `addr`, walked from pt_base with the tables found through the M2P.
 u64 l1e_of(u64 addr) {
@@ -186,17 +181,53 @@ unsigned shutdown_reason() {
     for (;;) *counter = *counter + 1;
 }
 
+// The victim's data region; see victim.hpp.
+alignas(4096) constinit u64 victim_data[VICTIM_DATA_PAGES][4096 / sizeof(u64)];
+
+// Fills the data region, publishes its status and beats until told to stop; see victim.hpp.
+[[noreturn]] void victim(const start_info_t* si) {
+    print("domu: victim\n");
+    auto* st = reinterpret_cast<volatile VictimStatus*>(reinterpret_cast<uptr>(g_ring) + VICTIM_STATUS_OFFSET);
+    const u64 pte = (si->shared_info & PTE_ADDR) | PTE_P | PTE_RW | (1u << 5) | (1u << 6);
+    if (hc::update_va_mapping(va(shared_info_page), pte, UVMF_INVLPG | UVMF_LOCAL)) finish(SHUTDOWN_crash);
+    const auto* shared = reinterpret_cast<const volatile shared_info_t*>(shared_info_page);
+    const auto* p2m = reinterpret_cast<const u64*>(si->mfn_list);
+    u64 sum = VICTIM_CHECKSUM_SEED, x = 0x243f6a8885a308d3ull;
+    for (unsigned p = 0; p < VICTIM_DATA_PAGES; ++p) {
+        for (u64& w : victim_data[p]) w = x = x * 6364136223846793005ull + 1442695040888963407ull;
+        sum = victim_checksum(sum, victim_data[p]);
+        st->data_mfn[p] = p2m[(va(victim_data[p]) - virt_base()) >> PAGE_SHIFT];
+    }
+    st->checksum = sum;
+    asm volatile("" ::: "memory");
+    st->magic = VICTIM_MAGIC;
+    evtchn_port_t none = 0;
+    for (u64 beat = 1;; ++beat) {
+        sched_poll_t poll{};
+        set_xen_guest_handle(poll.ports, &none);
+        poll.timeout = vcpu_system_time_ns(shared->vcpu_info[0].time) + 1'000'000;
+        hc::sched_op(SCHEDOP_poll, &poll);
+        st->heartbeat = beat;
+        if (st->stop) finish(st->mismatches ? SHUTDOWN_crash : SHUTDOWN_poweroff);
+        if (beat % VICTIM_RECHECK_EVERY) continue;
+        u64 now = VICTIM_CHECKSUM_SEED;
+        for (const auto& page : victim_data) now = victim_checksum(now, page);
+        st->rechecks = st->rechecks + 1;
+        if (now != sum) st->mismatches = st->mismatches + 1;
+    }
+}
+
 }  // namespace
 
 extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     g_si = si;
     g_cmdline = pv::StrView(reinterpret_cast<const char*>(si->cmd_line),
                             pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE));
-    // The console page lies in the bootstrap region, mapped at its pfn.
-    g_ring = reinterpret_cast<xencons_interface*>(pfn_to_va(m2p[si->console.domU.mfn]));
-    set_console_writer(ring_write);
+    g_ring = console_ring(si);
+    use_console_ring(si);
     set_report_prefix("domu");
     if (cmdline_value(g_cmdline, "mode").equals("burn")) burn();
+    if (cmdline_value(g_cmdline, "mode").equals("victim")) victim(si);
     print("domu: start\n");
     check_start_info(si);
     check_entry(si);

@@ -12,43 +12,25 @@
 
     .text
 
-.macro trap_noerr vec
-    .globl fuzz_trap_\vec
-fuzz_trap_\vec:
-    popq %rcx
-    popq %r11
-    pushq $0
-    pushq %r11
-    pushq %rcx
-    pushq $\vec
-    jmp fuzz_trap_common
-.endm
-.macro trap_err vec
-    .globl fuzz_trap_\vec
-fuzz_trap_\vec:
-    pushq $\vec
-    jmp fuzz_trap_common
-.endm
-
-trap_noerr 0
-trap_noerr 1
-trap_noerr 2
-trap_noerr 3
-trap_noerr 4
-trap_noerr 5
-trap_noerr 6
-trap_noerr 7
-trap_err 8
-trap_noerr 9
-trap_err 10
-trap_err 11
-trap_err 12
-trap_err 13
-trap_err 14
-trap_noerr 16
-trap_err 17
-trap_noerr 18
-trap_noerr 19
+bounce_stub_noerr fuzz_trap, 0, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 1, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 2, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 3, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 4, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 5, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 6, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 7, fuzz_trap_common
+bounce_stub_err fuzz_trap, 8, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 9, fuzz_trap_common
+bounce_stub_err fuzz_trap, 10, fuzz_trap_common
+bounce_stub_err fuzz_trap, 11, fuzz_trap_common
+bounce_stub_err fuzz_trap, 12, fuzz_trap_common
+bounce_stub_err fuzz_trap, 13, fuzz_trap_common
+bounce_stub_err fuzz_trap, 14, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 16, fuzz_trap_common
+bounce_stub_err fuzz_trap, 17, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 18, fuzz_trap_common
+bounce_stub_noerr fuzz_trap, 19, fuzz_trap_common
 
 /* Stack: vector, RCX, R11, error, RIP, CS, RFLAGS, RSP, SS. */
 fuzz_trap_common:

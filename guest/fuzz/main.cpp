@@ -1,7 +1,8 @@
-// fuzz: a PV hypercall fuzzer that runs as domain 0 (issue 9, first piece).
+// fuzz: a PV hypercall fuzzer, run as domain 0 or as an unprivileged domU (issue 9).
 //
 // From the seed on its command line (`seed=N calls=N`, optional `trace=N`: print every call from
-// index N on) it issues `calls` random hypercalls: every number 0..63 (but 23, HYPERVISOR_iret)
+// index N on, and `target_mfns=A,B`: other domains' frames to aim at) it issues `calls` random
+// hypercalls: every number 0..63 (but 23, HYPERVISOR_iret)
 // and unknown ones, with random and adversarial arguments.  The sequence depends on the seed
 // only, never on results, so a run replays exactly; the results go into a running checksum.
 //
@@ -40,6 +41,7 @@
 
 #include "guest/lib/cmdline.hpp"
 #include "guest/lib/console.hpp"
+#include "guest/lib/console_ring.hpp"
 #include "guest/lib/entry_state.hpp"
 #include "guest/lib/hypercall.hpp"
 #include "guest/lib/pte.hpp"
@@ -89,6 +91,14 @@ alignas(4096) constinit char g_shared_page[4096];
 constinit const start_info_t* g_si = nullptr;
 constinit volatile shared_info_t* g_shared = nullptr;
 constinit u64 g_mfn_lo = 0, g_mfn_hi = 0;  // the range of the fuzzer's own frames
+// Its own frames, sorted (a domU's are scattered, with other domains' frames between them).
+constexpr u64 MAX_OWN_FRAMES = 32768;
+constinit u64 g_own[MAX_OWN_FRAMES]{};
+constinit u64 g_nown = 0;
+// Other domains' frames to aim at (target_mfns= on the command line: a victim's).
+constexpr unsigned MAX_TARGETS = 4;
+constinit u64 g_targets[MAX_TARGETS]{};
+constinit unsigned g_ntargets = 0;
 constinit u64 g_scratch_l1 = 0;            // its mfn
 constinit u64 g_scratch[NSCRATCH]{};       // data frames' mfns
 constinit u64 g_window = 0;                // the VA the scratch L1 maps (2 MiB)
@@ -114,7 +124,16 @@ constinit u64 g_index = 0;
 constinit u64 g_checksum = 0xcbf29ce484222325ull;
 constinit u64 g_trace_from = ~0ull;
 
-bool own_frame(u64 mfn) { return mfn >= g_mfn_lo && mfn <= g_mfn_hi; }
+bool own_frame(u64 mfn) {
+    if (mfn < g_mfn_lo || mfn > g_mfn_hi) return false;
+    u64 lo = 0, hi = g_nown;
+    while (lo < hi) {
+        u64 mid = (lo + hi) / 2;
+        if (g_own[mid] < mfn) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < g_nown && g_own[lo] == mfn;
+}
 
 // A value that could name one of the fuzzer's frames (as an mfn, a maddr or a PTE, or in
 // either 32-bit half) becomes a hypervisor-range address derived from it.
@@ -174,9 +193,10 @@ u64 other_domid() {
     return d;
 }
 
-// A frame that is not the fuzzer's: the hypervisor's first frames, one past the top of RAM,
-// huge, random.
+// A frame that is not the fuzzer's: another domain's (when it was given some), the hypervisor's
+// first frames, one past the top of RAM, huge, random.
 u64 foreign_mfn() {
+    if (g_ntargets && chance(20)) return g_targets[below(g_ntargets)];
     switch (below(4)) {
     case 0: return sanitize(below(256));
     case 1: return sanitize(0x100000 + below(0x100000));
@@ -679,11 +699,24 @@ void setup() {
     const auto* p2m = reinterpret_cast<const xen_pfn_t*>(g_si->mfn_list);
     u64 n = g_si->nr_pages;
     if (n < 4096) fail("%lu pages: run with dom0_mem of at least 16M", g_si->nr_pages);
+    if (n > MAX_OWN_FRAMES) fail("%lu pages: at most %lu", n, MAX_OWN_FRAMES);
     g_mfn_lo = ~0ull;
     for (u64 i = 0; i < n; ++i) {
         if (p2m[i] < g_mfn_lo) g_mfn_lo = p2m[i];
         if (p2m[i] > g_mfn_hi) g_mfn_hi = p2m[i];
+        g_own[i] = p2m[i];
     }
+    // Shell sort (gaps 3k+1): a few passes over at most MAX_OWN_FRAMES frames.
+    g_nown = n;
+    u64 gap = 1;
+    while (gap < n / 3) gap = 3 * gap + 1;
+    for (; gap; gap /= 3)
+        for (u64 i = gap; i < n; ++i)
+            for (u64 j = i; j >= gap && g_own[j - gap] > g_own[j]; j -= gap) {
+                u64 t = g_own[j];
+                g_own[j] = g_own[j - gap];
+                g_own[j - gap] = t;
+            }
     g_self_mfn = p2m[0];
     g_scratch_l1 = p2m[n - 1];
     for (unsigned i = 0; i < NSCRATCH; ++i) g_scratch[i] = p2m[n - 2 - i];
@@ -801,11 +834,21 @@ extern "C" void fuzz_trap(const u64* frame) {
 
 extern "C" [[noreturn]] void guest_main(start_info_t* si) {
     g_si = si;
+    // As a domU (dom0test mode=fuzz) the report goes into the console ring (a domU may not
+    // write to Xen's console); domain 0 reads it after the run.
+    if (!(si->flags & SIF_INITDOMAIN)) use_console_ring(si, true);
     print("fuzz: start\n");
     pv::StrView cmd(reinterpret_cast<const char*>(si->cmd_line));
     u64 seed = parse_u64(cmdline_value(cmd, "seed"), 1);
     u64 calls = parse_u64(cmdline_value(cmd, "calls"), 100000);
     g_trace_from = parse_u64(cmdline_value(cmd, "trace"), ~0ull);
+    pv::StrView targets = cmdline_value(cmd, "target_mfns");
+    for (usize pos = 0; pos < targets.len && g_ntargets < MAX_TARGETS;) {
+        usize end = targets.find(',', pos);
+        if (!pv::parse_u64(targets.substr(pos, end - pos), &g_targets[g_ntargets])) break;
+        ++g_ntargets;
+        pos = end + 1;
+    }
     g_rng = seed;
     setup();
     take_sentinels();

@@ -13,6 +13,22 @@ void hc::iret(const iret_context& ctx) {
     __builtin_unreachable();
 }
 
+i16 hc::grant_copy1(u16 flags, domid_t sdom, u64 src, u16 soff, domid_t ddom, u64 dst, u16 doff, u16 len) {
+    gnttab_copy_t op{};
+    op.flags = flags;
+    op.source.domid = sdom;
+    op.source.offset = soff;
+    op.dest.domid = ddom;
+    op.dest.offset = doff;
+    op.len = len;
+    if (flags & GNTCOPY_source_gref) op.source.u.ref = static_cast<grant_ref_t>(src);
+    else op.source.u.gmfn = src;
+    if (flags & GNTCOPY_dest_gref) op.dest.u.ref = static_cast<grant_ref_t>(dst);
+    else op.dest.u.gmfn = dst;
+    long rc = grant_table_op(GNTTABOP_copy, &op, 1);
+    return rc ? static_cast<i16>(-1000) : op.status;
+}
+
 void shutdown(unsigned reason) {
     sched_shutdown_t s{};
     s.reason = reason;

@@ -132,6 +132,11 @@ template <Via via = Via::Syscall> inline long physdev_op(int cmd, void* a) {
     return hypercall<via>(__HYPERVISOR_physdev_op, static_cast<u64>(cmd), arg(a));
 }
 
+// One GNTTABOP_copy: src and dst are grant references or frame numbers as flags say
+// (GNTCOPY_source_gref, GNTCOPY_dest_gref).  Its status (GNTST_*), or -1000 when the hypercall
+// itself failed.
+i16 grant_copy1(u16 flags, domid_t sdom, u64 src, u16 soff, domid_t ddom, u64 dst, u16 doff, u16 len);
+
 }  // namespace hc
 
 // HYPERVISOR_iret: returns to the context described by `ctx` and never comes back here.  The

@@ -5,17 +5,39 @@
 
 /* From a handler entered by a bounce frame (RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS),
  * its error code already dropped: turns the frame's head into an iret_context with `flags`
- * (0 or $VGCF_in_syscall) and returns to the frame's context. */
+ * (0 or $VGCF_in_syscall) and returns to the frame's context, RCX and R11 included (an upcall
+ * can interrupt code that holds live values in them). */
 .macro iret_from_bounce flags:req
     popq %rcx
     popq %r11
     pushq \flags
+    pushq %rcx                      /* r11 then rcx above rax, as the context lists them */
     pushq %r11
-    pushq %rcx
     pushq %rax
     movl $__HYPERVISOR_iret, %eax
     syscall
     ud2
+.endm
+
+/* Trap-table entry stubs that make every bounce frame alike: `\prefix\()_\vec` pushes a zero
+ * error code where the CPU has none (bounce_stub_noerr) or nothing (bounce_stub_err), then the
+ * vector, and jumps to `common`, which finds: vector, RCX, R11, error, RIP, CS, RFLAGS, RSP, SS. */
+.macro bounce_stub_noerr prefix:req, vec:req, common:req
+    .globl \prefix\()_\vec
+\prefix\()_\vec:
+    popq %rcx
+    popq %r11
+    pushq $0
+    pushq %r11
+    pushq %rcx
+    pushq $\vec
+    jmp \common
+.endm
+.macro bounce_stub_err prefix:req, vec:req, common:req
+    .globl \prefix\()_\vec
+\prefix\()_\vec:
+    pushq $\vec
+    jmp \common
 .endm
 
 /* From a handler entered by a bounce frame with an error code, RCX and R11 on top: drops the

@@ -52,21 +52,7 @@ i16 unmap(u64 host_addr, u32 handle, u64 dev_bus_addr = 0) {
     return rc ? static_cast<i16>(-1000) : op.status;
 }
 
-i16 copy(u16 flags, domid_t sdom, u64 src, u16 soff, domid_t ddom, u64 dst, u16 doff, u16 len) {
-    gnttab_copy_t op{};
-    op.flags = flags;
-    op.source.domid = sdom;
-    op.source.offset = soff;
-    op.dest.domid = ddom;
-    op.dest.offset = doff;
-    op.len = len;
-    if (flags & GNTCOPY_source_gref) op.source.u.ref = static_cast<grant_ref_t>(src);
-    else op.source.u.gmfn = src;
-    if (flags & GNTCOPY_dest_gref) op.dest.u.ref = static_cast<grant_ref_t>(dst);
-    else op.dest.u.gmfn = dst;
-    long rc = gnttab(GNTTABOP_copy, &op, 1);
-    return rc ? static_cast<i16>(-1000) : op.status;
-}
+using hc::grant_copy1;
 
 u16 entry_flags(u32 ref) { return g_entries[ref].flags; }
 
@@ -235,28 +221,28 @@ void check_copies() {
     for (unsigned i = 0; i < 64; ++i) g_data[i] = static_cast<u8>(i + 1);
     g_copy_dest[0] = 0;
     CHECK_EQ("gnttab.copy_gref_to_frame",
-             copy(GNTCOPY_source_gref, SELF_ID, REF, 0, DOMID_SELF, dest_mfn, 100, 64), GNTST_okay);
+             grant_copy1(GNTCOPY_source_gref, SELF_ID, REF, 0, DOMID_SELF, dest_mfn, 100, 64), GNTST_okay);
     CHECK("gnttab.copy_copied", g_copy_dest[100] == 1 && g_copy_dest[163] == 64);
     CHECK_EQ_HEX("gnttab.copy_unpins", entry_flags(REF), GTF_permit_access);
     CHECK_EQ("gnttab.copy_frame_to_gref",
-             copy(GNTCOPY_dest_gref, DOMID_SELF, dest_mfn, 100, SELF_ID, REF, 200, 8), GNTST_okay);
+             grant_copy1(GNTCOPY_dest_gref, DOMID_SELF, dest_mfn, 100, SELF_ID, REF, 200, 8), GNTST_okay);
     CHECK_EQ_HEX("gnttab.copy_into_grant", g_data[200], 1);
     CHECK_EQ("gnttab.copy_past_page",
-             copy(GNTCOPY_source_gref, SELF_ID, REF, 4000, DOMID_SELF, dest_mfn, 0, 200), GNTST_bad_copy_arg);
+             grant_copy1(GNTCOPY_source_gref, SELF_ID, REF, 4000, DOMID_SELF, dest_mfn, 0, 200), GNTST_bad_copy_arg);
     CHECK_EQ("gnttab.copy_dest_past_page",
-             copy(GNTCOPY_source_gref, SELF_ID, REF, 0, DOMID_SELF, dest_mfn, 4095, 2), GNTST_bad_copy_arg);
+             grant_copy1(GNTCOPY_source_gref, SELF_ID, REF, 0, DOMID_SELF, dest_mfn, 4095, 2), GNTST_bad_copy_arg);
     CHECK_EQ("gnttab.copy_frame_by_id",
-             copy(0, SELF_ID, data_mfn, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_permission_denied);
+             grant_copy1(0, SELF_ID, data_mfn, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_permission_denied);
     CHECK_EQ("gnttab.copy_bad_gref",
-             copy(GNTCOPY_source_gref, SELF_ID, 1u << 20, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_bad_gntref);
+             grant_copy1(GNTCOPY_source_gref, SELF_ID, 1u << 20, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_bad_gntref);
     CHECK_EQ("gnttab.copy_bad_domain",
-             copy(GNTCOPY_source_gref, 12345, REF, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_bad_domain);
+             grant_copy1(GNTCOPY_source_gref, 12345, REF, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_bad_domain);
     CHECK_EQ("gnttab.copy_into_readonly_grant",
-             copy(GNTCOPY_dest_gref, DOMID_SELF, dest_mfn, 0, SELF_ID, REF_RO, 0, 8), GNTST_general_error);
+             grant_copy1(GNTCOPY_dest_gref, DOMID_SELF, dest_mfn, 0, SELF_ID, REF_RO, 0, 8), GNTST_general_error);
     CHECK_EQ("gnttab.copy_revoked",
-             copy(GNTCOPY_source_gref, SELF_ID, REF_OTHER, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_general_error);
+             grant_copy1(GNTCOPY_source_gref, SELF_ID, REF_OTHER, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_general_error);
     CHECK_EQ("gnttab.copy_bad_frame",
-             copy(0, DOMID_SELF, 0xfffff000u, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_bad_page);
+             grant_copy1(0, DOMID_SELF, 0xfffff000u, 0, DOMID_SELF, dest_mfn, 0, 8), GNTST_bad_page);
     CHECK_EQ_HEX("gnttab.copies_leave_no_pin", entry_flags(REF) | entry_flags(REF_RO) | entry_flags(REF_OTHER),
                  GTF_permit_access | GTF_readonly);
     const u32 refs[] = {REF, REF_RO, REF_OTHER, REF_EMPTY};

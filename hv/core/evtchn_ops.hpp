@@ -43,11 +43,15 @@ public:
     Result<evtchn_port_t> alloc_unbound(EventChannels& self, domid_t dom, domid_t remote_dom) {
         EventChannels* d = lookup(self, dom);
         if (!d) return error(XEN_ESRCH);
-        reserve_bucket(*d);
+        // A bucket is reserved only for a caller that may allocate there: a refused caller must
+        // not make the hypervisor spend memory on another domain's table.  Where Xen would
+        // allocate the bucket and then refuse, it refuses without it.
+        const bool allowed = d == &self || env_.controls(self.id(), d->id());
+        if (allowed) reserve_bucket(*d);
         IrqSpinGuard g(d->lock_);
         Result<evtchn_port_t> port = get_free_port(*d);
-        if (!port) return port;
-        if (d != &self && !env_.controls(self.id(), d->id())) return error(XEN_EPERM);
+        if (!port && !(!allowed && port.error() == XEN_ENOMEM)) return port;
+        if (!allowed) return error(XEN_EPERM);
         d->open(*port, PortState::unbound, 0, remote_dom == DOMID_SELF ? self.id() : remote_dom, 0);
         return port;
     }

@@ -94,6 +94,22 @@ public:
         return true;
     }
 
+    // Xen's steal_page: with one reference of the caller's held, when nothing but that and the
+    // allocation reference holds the frame, drops the allocation reference.  The caller's put()
+    // then frees the frame (unless a reference taken since holds it: then that one's put), or
+    // give_back() restores the allocation reference.  False, nothing changed, otherwise.
+    bool take_away(Frame f) {
+        u64 x = pgc::ALLOCATED | 2;
+        return f.info->count_info.compare_exchange_strong(x, 1, std::memory_order_acq_rel, std::memory_order_relaxed);
+    }
+    // Undoes take_away(): the caller's reference becomes the owner's allocation reference again.
+    void give_back(Frame f) {
+        std::atomic<u64>& c = f.info->count_info;
+        u64 x = c.load(std::memory_order_relaxed);
+        while (!c.compare_exchange_weak(x, x | pgc::ALLOCATED, std::memory_order_release, std::memory_order_relaxed)) {
+        }
+    }
+
     // For diagnostics and tests; racy unless the caller holds a reference.
     static u64 count(const PageInfo& p) {
         return p.count_info.load(std::memory_order_relaxed) & pgc::COUNT_MASK;

@@ -239,6 +239,21 @@ public:
         return ok();
     }
 
+    // XENMEM_exchange's input frames (Xen's steal_page): d gives up frame mfn, but only if
+    // nothing but its allocation reference holds it (no mapping, pin, table or descriptor use).
+    // The caller then holds the frame's last reference: put_taken() frees it (charged to d until
+    // then, as every frame), give_back() returns it to d.  EINVAL when the frame is not d's or
+    // is in use.
+    Result<void> take_away(Owner d, u64 mfn) {
+        Frame f = refs_.frame(mfn);
+        if (!refs_.get(f, d)) return error(XEN_EINVAL);
+        if (refs_.take_away(f)) return ok();
+        refs_.put(f);
+        return error(XEN_EINVAL);
+    }
+    void give_back(u64 mfn) { refs_.give_back(refs_.frame(mfn)); }
+    void put_taken(u64 mfn) { refs_.put(refs_.frame(mfn)); }
+
     // Domain death (Xen's relinquish_memory): release() every frame of d's among
     // [first_mfn, first_mfn + nr), and return how many it found.  d must be dead: no vCPU runs and
     // no operation on its frames is in flight.  One pass suffices in any order: unpinning a table

@@ -179,6 +179,17 @@ TEST_F(Evtchn, AllocUnboundInAnotherDomain) {
     EXPECT_EQ(rc(ops.alloc_unbound(ch(A), A, B)), OK);
 }
 
+// Found by the attack suite's fuzzer: a refused allocation in another domain reserved a bucket
+// (a page of hypervisor memory) in that domain's table, where it stayed.
+TEST_F(Evtchn, RefusedAllocationInAnotherDomainTakesNoMemory) {
+    const std::size_t before = env.allocs.size();
+    EXPECT_EQ(rc(ops.alloc_unbound(ch(A), B, A)), EPERM_);
+    EXPECT_EQ(rc(ops.alloc_unbound(ch(A), DOM0, A)), EPERM_);
+    EXPECT_EQ(env.allocs.size(), before);
+    EXPECT_EQ(unbound(B, B), 1u);  // B's own allocation is unaffected
+    EXPECT_EQ(audit(env), "");
+}
+
 TEST_F(Evtchn, ExhaustionAtMaxPort) {
     add(5, 1, 5);
     for (evtchn_port_t want = 1; want <= 5; ++want) EXPECT_EQ(unbound(5, 5), want);

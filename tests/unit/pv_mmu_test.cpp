@@ -360,6 +360,31 @@ TEST_F(PageTypeDestroy, ReleaseOneFrame) {
     for (u64 m = FIRST; m <= LAST; ++m) EXPECT_EQ(env.freed[m], 1) << m;
 }
 
+// XENMEM_exchange's take_away: only a frame nothing but its allocation holds leaves its owner;
+// given back it is the owner's again, put it is freed.
+TEST_F(PageTypeOps, TakeAwayOnlyAnUnusedFrame) {
+    own({10, 20, 21, 22});
+    ASSERT_TRUE(mmu.pin_table(DOM, 1, 10));
+    ASSERT_EQ(update(10, 0, make(20, P)), OK);  // 20 is mapped
+    EXPECT_EQ(err(mmu.take_away(DOM, 20)), XEN_EINVAL);
+    EXPECT_EQ(count(20), 2u);
+    EXPECT_EQ(err(mmu.take_away(OTHER, 21)), XEN_EINVAL);  // not OTHER's
+    EXPECT_EQ(err(mmu.take_away(DOM, 10)), XEN_EINVAL);    // a pinned table
+    EXPECT_EQ(count(21), 1u);
+
+    ASSERT_TRUE(mmu.take_away(DOM, 21));
+    EXPECT_EQ(env.frames[21].count_info.load(), 1u);  // the caller's reference, no allocation
+    mmu.give_back(21);
+    EXPECT_EQ(env.frames[21].count_info.load(), pv::pgc::ALLOCATED | 1);
+    EXPECT_EQ(env.freed[21], 0);
+
+    ASSERT_TRUE(mmu.take_away(DOM, 22));
+    mmu.put_taken(22);
+    EXPECT_EQ(env.freed[22], 1);
+    EXPECT_EQ(err(mmu.take_away(DOM, 22)), XEN_EINVAL);  // gone
+    EXPECT_EQ(audit(env), "");
+}
+
 // ---------------------------------------------------------------------------------------------
 // With the real frame allocator: frames come from the buddy, live as a domain's page tables and
 // data (the frame record's union now holding the MMU's fields), and go back through free_frame.

@@ -32,6 +32,9 @@ public:
     long grant(grant_ref_t ref, domid_t to, u64 mfn, bool readonly);
     // Ends the grant: -EBUSY while the other side still maps it.
     long revoke(grant_ref_t ref);
+    // An entry's flags as they are now (GTF_reading/GTF_writing while the other side maps it);
+    // 0 for a reference outside the mapped frame.
+    u16 flags(grant_ref_t ref) const { return entries_ && ref < ENTRIES ? entries_[ref].flags : u16{0}; }
     // The entries' count in the mapped frame.
     static constexpr u32 ENTRIES = 4096 / sizeof(grant_entry_v1_t);
 

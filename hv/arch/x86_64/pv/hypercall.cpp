@@ -191,6 +191,9 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
     case XENMEM_maximum_reservation:
         if (start_extent) return err(XEN_EINVAL);
         return memory_reservation_query(v, op, a.a2);
+    case XENMEM_exchange:
+        if (start_extent) return err(XEN_EINVAL);
+        return memory_exchange(v, a.a2);
     default:
         break;
     }
@@ -549,6 +552,7 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_mmu_update, do_mmu_update},
     {__HYPERVISOR_mmuext_op, do_mmuext_op},
     {__HYPERVISOR_update_va_mapping, do_update_va_mapping},
+    {__HYPERVISOR_update_va_mapping_otherdomain, do_update_va_mapping_otherdomain},
     {__HYPERVISOR_set_gdt, do_set_gdt},
     {__HYPERVISOR_update_descriptor, do_update_descriptor},
     {__HYPERVISOR_event_channel_op, do_event_channel_op},

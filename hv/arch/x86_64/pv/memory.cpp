@@ -169,6 +169,103 @@ void decrease_reservation(PvVcpu& v, Memop& a) {
     a.done = i;
 }
 
+// XENMEM_exchange's bookkeeping for one chunk: the first frame of each input extent taken and of
+// each output extent allocated, in frames of the allocator's (a chunk is at most 2^max_order
+// extents on one side and one on the other).
+class ChunkList {
+public:
+    explicit ChunkList(u64 entries) {
+        while ((PAGE_SIZE << order_) < entries * sizeof(u64)) ++order_;
+        auto r = mm::frames().alloc(order_);
+        if (!r) return;
+        mfn_ = *r;
+        slots_ = static_cast<u64*>(phys_to_virt(mfn_ << PAGE_SHIFT));
+    }
+    ~ChunkList() {
+        if (slots_) (void)mm::frames().free(mfn_, order_);
+    }
+    ChunkList(const ChunkList&) = delete;
+    ChunkList& operator=(const ChunkList&) = delete;
+    u64* slots() const { return slots_; }
+
+private:
+    unsigned order_ = 0;
+    u64 mfn_ = 0;
+    u64* slots_ = nullptr;
+};
+
+struct Exchange {
+    PvDomain* d;
+    u64 in_list, out_list;
+    unsigned in_order, out_order, in_chunk, out_chunk, address_bits;
+};
+
+void give_back_extents(const u64* firsts, u64 n, unsigned order) {
+    for (u64 j = 0; j < n; ++j)
+        for (u64 k = 0; k < (u64{1} << order); ++k) mmu_give_back(firsts[j] + k);
+}
+
+// One chunk of XENMEM_exchange (chunk i): takes 2^in_chunk input extents from the domain (each
+// frame held by nothing but its allocation: EINVAL otherwise, and every frame taken goes back),
+// allocates 2^out_chunk output extents (ENOMEM), frees the input frames, and gives the domain
+// the new ones, each output extent's pseudo-physical frame read from the output list and its
+// machine frame written back there (EFAULT).  0 or -errno.
+long exchange_chunk(const Exchange& x, u64 i) {
+    const u64 n_in = u64{1} << x.in_chunk, n_out = u64{1} << x.out_chunk;
+    ChunkList list(n_in + n_out);
+    if (!list.slots()) return err(XEN_ENOMEM);
+    u64* in = list.slots();
+    u64* out = in + n_in;
+    for (u64 j = 0; j < n_in; ++j) {
+        xen_pfn_t gmfn;
+        long rc = get_guest(gmfn, x.in_list + ((i << x.in_chunk) + j) * sizeof gmfn) ? 0 : err(XEN_EFAULT);
+        for (u64 k = 0; rc == 0 && k < (u64{1} << x.in_order); ++k) {
+            if (mmu_take_away(*x.d, gmfn + k)) continue;
+            for (u64 b = 0; b < k; ++b) mmu_give_back(gmfn + b);
+            rc = err(XEN_EINVAL);
+        }
+        if (rc) {
+            give_back_extents(in, j, x.in_order);
+            return rc;
+        }
+        in[j] = gmfn;
+    }
+    for (u64 j = 0; j < n_out; ++j) {
+        auto r = mm::frames().alloc(x.out_order);
+        if (r && (!x.address_bits || ((*r + (u64{1} << x.out_order)) << PAGE_SHIFT) <= (u64{1} << x.address_bits))) {
+            if (x.out_order) (void)mm::frames().split(*r, x.out_order);
+            out[j] = *r;
+            continue;
+        }
+        if (r) (void)mm::frames().free(*r, x.out_order);
+        for (u64 b = 0; b < j; ++b)
+            for (u64 k = 0; k < (u64{1} << x.out_order); ++k) (void)mm::frames().free(out[b] + k, 0);
+        give_back_extents(in, n_in, x.in_order);
+        return err(XEN_ENOMEM);
+    }
+    for (u64 j = 0; j < n_in; ++j)
+        for (u64 k = 0; k < (u64{1} << x.in_order); ++k) mmu_put_taken(in[j] + k);
+    long rc = 0;
+    for (u64 j = 0; j < n_out; ++j) {
+        if (!assign_extent(*x.d, out[j], x.out_order)) {
+            // Dying (or, raced by its own vCPUs, at max_pages): the rest goes back unused.
+            for (u64 b = j; b < n_out; ++b)
+                for (u64 k = 0; k < (u64{1} << x.out_order); ++k) (void)mm::frames().free(out[b] + k, 0);
+            return x.d->is_dying ? 0 : err(XEN_ENOMEM);
+        }
+        const u64 slot = x.out_list + ((i << x.out_chunk) + j) * sizeof(xen_pfn_t);
+        xen_pfn_t gpfn;
+        if (!get_guest(gpfn, slot)) {
+            rc = err(XEN_EFAULT);
+            continue;
+        }
+        for (u64 k = 0; k < (u64{1} << x.out_order); ++k) m2p_set(out[j] + k, gpfn + k);
+        xen_pfn_t mfn = out[j];
+        if (!put_guest(slot, mfn)) rc = err(XEN_EFAULT);
+    }
+    return rc;
+}
+
 }  // namespace
 
 // XENMEM_increase_reservation, decrease_reservation, populate_physmap.  As in Xen, every refusal
@@ -226,6 +323,61 @@ long memory_reservation_query(PvVcpu& v, unsigned op, u64 arg) {
     if (!may_target(*v.domain, *d)) return err(XEN_EPERM);
     SpinGuard g(d->page_alloc_lock);
     return static_cast<long>(op == XENMEM_current_reservation ? d->nr_pages : d->max_pages);
+}
+
+// XENMEM_exchange (Xen's memory_exchange): the domain's frames of the input extents for new ones
+// of the output extents' order, chunk by chunk (a chunk: as many extents on the smaller-order
+// side as make one of the other), with Xen's checks in Xen's order: an order beyond the caller's
+// max_order EPERM; nr_exchanged past the input, differing domains, or totals that differ EINVAL;
+// lists that are not guest memory EFAULT; an unknown domain ESRCH, another's unless privileged
+// EPERM.  nr_exchanged tells the guest how many input extents were exchanged, on failure too,
+// and lets a continuation resume.
+long memory_exchange(PvVcpu& v, u64 arg) {
+    xen_memory_exchange_t ex;
+    if (!get_guest(ex, arg)) return err(XEN_EFAULT);
+    const u64 done_field = arg + offsetof(xen_memory_exchange_t, nr_exchanged);
+    auto finish = [&](long rc) { return put_guest(done_field, ex.nr_exchanged) ? rc : err(XEN_EFAULT); };
+    Exchange x{};
+    x.in_order = ex.in.extent_order;
+    x.out_order = ex.out.extent_order;
+    if (max(x.in_order, x.out_order) > max_order(*v.domain)) return finish(err(XEN_EPERM));
+    const u64 n_in = ex.in.nr_extents, n_out = ex.out.nr_extents;
+    if (ex.nr_exchanged > n_in || ex.in.domid != ex.out.domid || (~0ull >> x.in_order) < n_in ||
+        (~0ull >> x.out_order) < n_out || (n_in << x.in_order) != (n_out << x.out_order))
+        return finish(err(XEN_EINVAL));
+    if (ex.nr_exchanged == n_in) return 0;
+    mem_copy(&x.in_list, &ex.in.extent_start, sizeof x.in_list);
+    mem_copy(&x.out_list, &ex.out.extent_start, sizeof x.out_list);
+    constexpr u64 W = sizeof(xen_pfn_t);
+    if (!guest_range_ok(x.in_list + ex.nr_exchanged * W, (n_in - ex.nr_exchanged) * W)) return finish(err(XEN_EFAULT));
+    u64 out_first;
+    if (x.in_order <= x.out_order) {
+        x.in_chunk = x.out_order - x.in_order;
+        out_first = ex.nr_exchanged >> x.in_chunk;
+    } else {
+        x.out_chunk = x.in_order - x.out_order;
+        out_first = ex.nr_exchanged << x.out_chunk;
+    }
+    if (!guest_range_ok(x.out_list + out_first * W, (n_out - out_first) * W)) return finish(err(XEN_EFAULT));
+    x.d = domain_by_any_id(v, ex.in.domid);
+    if (!x.d) return finish(err(XEN_ESRCH));
+    if (!may_target(*v.domain, *x.d)) return finish(err(XEN_EPERM));
+    x.address_bits = XENMEMF_get_address_bits(ex.out.mem_flags);
+    if (x.address_bits >= 64) x.address_bits = 0;
+    const u64 first = ex.nr_exchanged >> x.in_chunk;
+    for (u64 i = first; i < (n_in >> x.in_chunk); ++i) {
+        if (i != first && hypercall_preempt_check(v)) {
+            ex.nr_exchanged = i << x.in_chunk;
+            if (!put_guest(done_field, ex.nr_exchanged)) return err(XEN_EFAULT);
+            return create_continuation(v, __HYPERVISOR_memory_op, u64{XENMEM_exchange}, arg);
+        }
+        if (long rc = exchange_chunk(x, i); rc || x.d->is_dying) {
+            ex.nr_exchanged = i << x.in_chunk;
+            return finish(rc);
+        }
+    }
+    ex.nr_exchanged = n_in;
+    return finish(0);
 }
 
 // The last reference to mfn, a frame of owner's, is gone (X86MmEnv::free_frame): uncharged from

@@ -91,6 +91,9 @@ Result<void> mmu_assign(PvDomain& d, u64 mfn) {
 }
 
 Result<void> mmu_release(PvDomain& d, u64 mfn) { return g_mmu.release(owner_of(d), mfn); }
+Result<void> mmu_take_away(PvDomain& d, u64 mfn) { return g_mmu.take_away(owner_of(d), mfn); }
+void mmu_give_back(u64 mfn) { g_mmu.give_back(mfn); }
+void mmu_put_taken(u64 mfn) { g_mmu.put_taken(mfn); }
 
 // The frames of a domain are not listed anywhere (a frame's record has no room for Xen's
 // page_list link): relinquish sweeps the frame table over the span mmu_assign recorded, one
@@ -354,13 +357,17 @@ long do_mmuext_op(PvVcpu& v, const HypercallArgs& a) {
     return mmu_list_call(v, a, __HYPERVISOR_mmuext_op, sizeof(mmuext_op_t), mmuext_ops);
 }
 
-long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a) {
-    u64 va = a.a1, val = a.a2, flags = a.a3;
+namespace {
+
+// Xen's __do_update_va_mapping: the caller's L1 entry for va, mapping a frame of pg_owner's.
+long update_va_mapping(PvVcpu& v, u64 va, u64 val, u64 flags, PvDomain& pg_owner) {
     if (!guest_range_ok(va, 1)) return err(XEN_EINVAL);
+    // XSM_TARGET: another domain's frames take privilege.
+    if (!may_act_on(*v.domain, pg_owner)) return err(XEN_EPERM);
     unsigned index = 0;
     auto l1 = l1_table_for(v, va, &index);
     if (!l1) return err(l1.error());
-    if (auto r = g_mmu.update_entry(owner_of(*v.domain), *l1, index, val, false); !r) {
+    if (auto r = g_mmu.update_entry(owner_of(*v.domain), *l1, index, val, false, owner_of(pg_owner)); !r) {
         log_refusal(*v.domain, "update_va_mapping of entry", val, r.error());
         return err(r.error());
     }
@@ -370,6 +377,18 @@ long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a) {
     default: break;
     }
     return 0;
+}
+
+}  // namespace
+
+long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a) { return update_va_mapping(v, a.a1, a.a2, a.a3, *v.domain); }
+
+// The same with the mapped frame's owner named (Xen's get_pg_owner: -ESRCH for an unknown
+// domain or the caller's own id).
+long do_update_va_mapping_otherdomain(PvVcpu& v, const HypercallArgs& a) {
+    PvDomain* pg = pg_owner_of(v, static_cast<u32>(static_cast<domid_t>(a.a4)));
+    if (!pg) return err(XEN_ESRCH);
+    return update_va_mapping(v, a.a1, a.a2, a.a3, *pg);
 }
 
 bool mmu_new_baseptr(PvVcpu& v, u64 mfn) {

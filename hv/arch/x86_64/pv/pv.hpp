@@ -262,6 +262,11 @@ Result<void> mmu_pin_root(PvDomain& d, u64 l4_mfn);
 void fill_hypervisor_l4_slots(u64* l4);
 // d gives up frame mfn (decrease_reservation): EINVAL when it is not d's.
 Result<void> mmu_release(PvDomain& d, u64 mfn);
+// XENMEM_exchange's input frames (PvMmu::take_away): d gives up mfn if only its allocation
+// reference holds it (EINVAL otherwise); then mmu_put_taken frees it or mmu_give_back returns it.
+Result<void> mmu_take_away(PvDomain& d, u64 mfn);
+void mmu_give_back(u64 mfn);
+void mmu_put_taken(u64 mfn);
 // release() on every frame of d's among machine frames [first, first + nr) (mmu_relinquish's
 // sweep, in chunks); the frame table's size.
 void mmu_release_range(PvDomain& d, u64 first, u64 nr);
@@ -277,6 +282,7 @@ inline constexpr u64 MEMOP_CMD_MASK = (u64{1} << MEMOP_EXTENT_SHIFT) - 1;
 // current/maximum_reservation.
 long memory_reservation_op(PvVcpu& v, unsigned op, u64 start_extent, u64 arg);
 long memory_reservation_query(PvVcpu& v, unsigned op, u64 arg);
+long memory_exchange(PvVcpu& v, u64 arg);
 // The last reference to a frame of owner's went (the MMU environment's free_frame).
 void memory_frame_freed(u64 mfn, Owner owner);
 // After mmu_relinquish (declared above, with domain.cpp's contract) d's frames may still be
@@ -304,6 +310,7 @@ template <typename... Args> long create_continuation(PvVcpu& v, unsigned op, Arg
 long do_mmu_update(PvVcpu& v, const HypercallArgs& a);
 long do_mmuext_op(PvVcpu& v, const HypercallArgs& a);
 long do_update_va_mapping(PvVcpu& v, const HypercallArgs& a);
+long do_update_va_mapping_otherdomain(PvVcpu& v, const HypercallArgs& a);
 long do_set_gdt(PvVcpu& v, const HypercallArgs& a);
 long do_event_channel_op(PvVcpu& v, const HypercallArgs& a);
 long do_domctl(PvVcpu& v, const HypercallArgs& a);   // domctl.cpp
