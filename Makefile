@@ -38,7 +38,7 @@ bench: deps build
 # on a corpus kept in $(BUILD)/fuzz-corpus (tests/fuzz).  Findings land in $(BUILD)/fuzz-corpus.
 FUZZ_TIME ?= 300
 fuzz: deps build
-	@for t in elf xenstore page_types cpio xlcfg xl; do \
+	@for t in elf xenstore page_types cpio xlcfg xl decompress bzimage; do \
 	  mkdir -p $(BUILD)/fuzz-corpus/$$t && cd $(BUILD)/fuzz-corpus && \
 	  $(abspath $(BUILD))/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 \
 	    $$( [ -f $(CURDIR)/tests/fuzz/$$t.dict ] && echo -dict=$(CURDIR)/tests/fuzz/$$t.dict ) $$t || exit 1; \

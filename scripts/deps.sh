@@ -4,6 +4,8 @@ set -euo pipefail
 # xen-hypervisor-4.17-amd64: Debian's Xen 4.17, the oracle the guest tests run on (tests/guest).
 # python3-matplotlib: the benchmark suite's chart (bench/run.py).
 # clang, libclang-rt-14-dev: libFuzzer for the host-side fuzz targets (tests/fuzz).
+# (The debian-vmlinuz test fetches Debian's kernel package with apt-get download and dpkg-deb,
+# both essential; its XZ test vectors come from python3's lzma module.)
 pkgs=(build-essential cmake ninja-build python3 libgtest-dev libxen-dev
       qemu-system-x86 grub-pc-bin grub-common xorriso mtools xen-hypervisor-4.17-amd64
       python3-matplotlib clang libclang-rt-14-dev)

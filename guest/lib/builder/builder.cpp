@@ -1,5 +1,6 @@
 #include "guest/lib/builder/builder.hpp"
 
+#include "core/bzimage.hpp"
 #include "guest/lib/builder/foreign.hpp"
 #include "guest/lib/builder/xenctl.hpp"
 #include "guest/lib/hypercall.hpp"
@@ -125,9 +126,19 @@ Result<void> setup_shared_info(ForeignWindow& win, u64 mfn, Diagnostics& diags) 
 }
 
 Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& diags) {
+    Result<KernelImage> image = kernel_probe(cfg.kernel, cfg.kernel_size, diags);
+    if (!image) return error(image.error());
+    const u8* kernel = image->elf;
+    usize kernel_size = image->elf_size;
+    if (!kernel) {
+        static XzDecoder xz;  // ~28 KiB of LZMA state: not on the stack
+        if (Result<void> u = kernel_decompress(*image, xz, cfg.unpack_buf, cfg.unpack_size, diags); !u) return u;
+        kernel = cfg.unpack_buf;
+        kernel_size = image->decompressed_size;
+    }
     ElfInfo elf;
     XenGuestParams params;
-    Result<void> r = elf_parse(cfg.kernel, cfg.kernel_size, elf, diags);
+    Result<void> r = elf_parse(kernel, kernel_size, elf, diags);
     if (r) r = xen_parse_guest(elf, params, diags);
     if (!r) {
         diags.error("the kernel is not a usable 64-bit Xen PV image");

@@ -3,8 +3,9 @@
 //
 // The sequence, with the hypercall each step makes (tools/libs/guest/xg_dom_boot.c and
 // xg_dom_x86.c, tools/libs/light/libxl_dom.c):
-//   1. parse the ELF and its Xen notes (hv/core/elf.cpp, shared with the hypervisor's dom0
-//      builder) and compute the layout (layout.hpp);
+//   1. unpack a bzImage kernel into cfg.unpack_buf (hv/core/bzimage.cpp), parse the ELF and its
+//      Xen notes (hv/core/elf.cpp, shared with the hypervisor's dom0 builder) and compute the
+//      layout (layout.hpp);
 //   2. XEN_DOMCTL_createdomain (PV: no CDF flags; 1 vCPU, 1023 event channels, 64 grant frames,
 //      the config's maptrack frames, grant table v1), XEN_DOMCTL_max_vcpus,
 //      XEN_DOMCTL_set_address_size 64, XEN_DOMCTL_max_mem (memory + 1 MiB of slack, as libxl);
@@ -27,8 +28,12 @@
 namespace pvb {
 
 struct BuildConfig {
-    const u8* kernel = nullptr;
+    const u8* kernel = nullptr;  // an ELF, or a bzImage (hv/core/bzimage.hpp)
     usize kernel_size = 0;
+    // Where a bzImage's compressed payload is decompressed: it must hold the whole ELF (the size
+    // the bzImage declares; Debian's 6.1 vmlinux is 63 MiB).  Unused for an ELF kernel.
+    u8* unpack_buf = nullptr;
+    usize unpack_size = 0;
     const char* cmdline = "";
     const u8* ramdisk = nullptr;  // optional
     usize ramdisk_size = 0;

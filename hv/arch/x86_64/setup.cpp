@@ -12,6 +12,7 @@
 #include <arch/time.hpp>
 #include <arch/traps.hpp>
 
+#include "arch/x86_64/pv/dom0_kernel.hpp"
 #include "arch/x86_64/pv/pv.hpp"
 #include "core/acpi.hpp"
 #include "core/bootinfo.hpp"
@@ -195,8 +196,13 @@ void print_phases() {
     char cmdline[BootModule::CMDLINE_LEN];
     format(cmdline, sizeof cmdline, "%.*s", static_cast<int>(k.args.len), k.args.ptr);
     arch::pv::Dom0Input in{};
-    in.kernel = static_cast<const u8*>(arch::phys_to_virt(km.start));
-    in.kernel_len = km.size();
+    // A bzImage is decompressed before dom0's memory is sized, and the frames are given back
+    // once the builder has copied the kernel.
+    arch::pv::Dom0Kernel kernel;
+    if (!kernel.unpack(static_cast<const u8*>(arch::phys_to_virt(km.start)), km.size()))
+        panic("Could not set up domain 0");
+    in.kernel = kernel.elf();
+    in.kernel_len = kernel.size();
     if (g_bootinfo.module_count > 1) {
         in.initrd = static_cast<const u8*>(arch::phys_to_virt(g_bootinfo.modules[1].start));
         in.initrd_len = g_bootinfo.modules[1].size();
@@ -216,6 +222,7 @@ void print_phases() {
     arch::pv::sched_init(cpus);
     arch::pv::m2p_init(arch::mm::frames().nr_frames());
     arch::pv::PvDomain* d = arch::pv::build_dom0(in);
+    kernel.release();
     if (!d) panic("Could not set up domain 0");
     arch::pv::console_input_init(g_acpi, g_options.com1.irq, g_options.conswitch.switch_char,
                                  g_options.conswitch.to_dom0_at_boot);
