@@ -18,13 +18,13 @@ QEMU=${QEMU:-qemu-system-x86_64}
 DEFAULT_CMDLINE="console=com1 loglvl=info dom0_mem=64M"
 
 # Boot modules of the default configuration, one "file args" entry each: the first is domain 0's
-# kernel, the next its initrd (as with Xen).  Until the interactive domain 0 of issue 6 exists,
-# the default domain 0 is dom0test: it builds three domUs from its initrd with domctl, runs each
-# to its shutdown, reports, destroys them and powers the machine off.  Entries whose file is
-# missing are skipped (then pvisor says it has no domain 0 and powers off).
+# kernel, the next its initrd (as with Xen).  The default domain 0 is dom0.elf, pvisor's own
+# (guest/dom0): xenstored, the console backend and the xl toolstack, with its store (the example
+# guests and their xl.cfg files) as initrd; the serial console lands at its prompt.  Entries
+# whose file is missing are skipped (then pvisor says it has no domain 0 and powers off).
 DEFAULT_MODULES=(
-  "$BUILD/guest/dom0test.elf"
-  "$BUILD/guest/dom0test-initrd.cpio"
+  "$BUILD/guest/dom0.elf"
+  "$BUILD/guest/dom0-store.cpio"
 )
 
 use_iso=0

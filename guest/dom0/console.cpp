@@ -64,6 +64,7 @@ bool ConsoleService::drain(Console& c) {
     while (total < sizeof(ring->out)) {
         const usize n = xb::cons_drain_output(ring, buf, sizeof(buf));
         if (!n) break;
+        if (c.domid == attached_) console_write(buf, n);
         c.buffer.append(buf, n, c);
         total += n;
     }
@@ -78,7 +79,7 @@ void ConsoleService::Console::line(const char* s, usize n) {
         const auto c = static_cast<unsigned char>(s[i]);
         shown[i] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : s[i];
     }
-    print("[%s] %.*s\n", name, static_cast<int>(n), shown);
+    if (domid != owner->attached_) print("[%s] %.*s\n", name, static_cast<int>(n), shown);
     if (owner->listener_) owner->listener_->line(domid, name, s, n);
 }
 
@@ -94,6 +95,10 @@ usize ConsoleService::input(u32 domid, const char* s, usize n) {
     usize done = xb::cons_push_input(static_cast<xencons_interface*>(c->map.va), s, n);
     if (done) (void)xb::evtchn_send(c->port);
     return done;
+}
+
+void ConsoleService::rename(u32 domid, const char* name) {
+    if (Console* c = find(domid)) pv::str_copy(c->name, name, sizeof(c->name));
 }
 
 usize ConsoleService::history(u32 domid, char* buf, usize size) const {

@@ -6,6 +6,8 @@
 // as '?'); the domain is then
 // notified, as xenconsoled does, so a writer waiting for room goes on.  input() puts bytes on the
 // ring's input side.  A Listener sees every line too (the test modes relay check lines).
+// While a domain is attached to the terminal (xl console: set_attached), its output goes to
+// domain 0's console as it comes, byte for byte, and its "[<name>]" lines are not printed.
 #pragma once
 #include "guest/dom0/event_loop.hpp"
 #include "guest/lib/xenbus/cons_ring.hpp"
@@ -36,6 +38,10 @@ public:
 
     usize input(u32 domid, const char* s, usize n);
     usize history(u32 domid, char* buf, usize size) const;
+    // The name its lines are labelled with (xl rename).
+    void rename(u32 domid, const char* name);
+    // The domain whose output goes raw to the terminal; DOMID_INVALID for none.
+    void set_attached(u32 domid) { attached_ = domid; }
     void set_listener(Listener* l) { listener_ = l; }
 
     bool on_event(u32 port) override;
@@ -59,6 +65,7 @@ private:
     EventLoop& loop_;
     xb::GrantMapper& mapper_;
     Listener* listener_ = nullptr;
+    u32 attached_ = DOMID_INVALID;
     Console consoles_[MAX_DOMAINS];
 };
 

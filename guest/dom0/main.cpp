@@ -1,19 +1,26 @@
 // dom0.elf: pvisor's domain 0 kernel (issue 5; issue 6 adds the xl toolstack and its prompt).
 // It runs domain 0's services in one event loop (event_loop.hpp): xenstored (store.hpp), the
 // console backend (console.hpp), and a toolstack (toolstack.hpp) that builds domUs from the
-// initrd, a cpio archive (made by mkinitrd.py) with the kernels and a `manifest`:
+// initrd, a cpio archive (made by mkinitrd.py): the read-only file store.
+//
+// By default domain 0 is what a user meets: the `manifest` file of the store, if any, lists
+// configs to start at boot ("autostart <xl.cfg>" lines, each run as `xl create`), then the
+// prompt (shell.hpp) reads commands from the serial line (terminal.hpp) forever: `xl ...`
+// (xl_backend.hpp), `ls`, `help`, `poweroff`.  Domain consoles appear as "[<name>] <line>".
+//
+// With mode=batch (or test=<name>) the manifest is a scenario instead:
 //
 //   domain <name> <kernel file> <memory> <ramdisk file or -> <command line...>
 //   device <type> <frontend domain name> <backend domain name>
 //
 // Every domain is created (paused), every device written, then all are unpaused and served
-// until each has shut down; they are destroyed and domain 0 powers off.  Their console lines
-// appear on domain 0's console as "[<name>] <line>".
+// until each has shut down; they are destroyed and domain 0 powers off.
 //
 // With test=<name> on the command line the same run reports check lines (guest/lib/check.hpp,
 // prefix "dom0") — builds, XenStore entries and introductions, each domU's own checks relayed
 // from its console as <domain>.<check>, shutdown codes, the release of dying domains, and free
 // memory back at its baseline — for tests/guest (test=ringpair: issue 5's ring pair).
+#include "guest/dom0/shell.hpp"
 #include "guest/dom0/toolstack.hpp"
 
 #include <new>
@@ -307,6 +314,45 @@ void run(StoreService& store, ConsoleService& console, Toolstack& ts, xb::GrantM
     }
 }
 
+// The user's domain 0: the autostart configs, then the prompt, forever.
+[[noreturn]] void prompt(StoreService& store, ConsoleService& console, Toolstack& ts, xb::GrantMapper& mapper) {
+    static Terminal term;
+    static XlBackend xl(g_si, g_loop, store, console, ts, term);
+    static Shell shell(g_si, xl);
+    xl.init();
+    if (!term.init(g_loop, shell)) {
+        print("dom0: cannot bind VIRQ_CONSOLE: no prompt\n");
+        console_flush();
+        shutdown(SHUTDOWN_crash);
+    }
+    warm_up_grants(mapper);
+    usize size = 0;
+    if (const u8* manifest = initrd_file("manifest", &size)) {
+        const StrView text(reinterpret_cast<const char*>(manifest), size);
+        for (usize pos = 0; pos < text.len;) {
+            const usize end = text.find('\n', pos);
+            const StrView line = text.substr(pos, end - pos);
+            pos = end + 1;
+            usize p = 0;
+            if (!next_word(line, &p).equals("autostart")) continue;
+            char cmd[Terminal::LINE_MAX];
+            const StrView rest = line.substr(p);
+            const usize n = pv::format(cmd, sizeof(cmd), "xl create%.*s", static_cast<int>(rest.len), rest.ptr);
+            print("%s%s\n", shell.prompt(), cmd);
+            shell.line(cmd, n < sizeof(cmd) ? n : sizeof(cmd) - 1);
+        }
+    }
+    print("dom0: pvisor's domain 0 is ready: type `help` or `xl help` (Ctrl-A three times: debug keys)\n");
+    term.show_prompt();
+    u64 seen = store.dom_exc_count();
+    for (;;) {
+        g_loop.run_once(0);
+        if (store.dom_exc_count() == seen) continue;
+        seen = store.dom_exc_count();
+        xl.reap();  // on_poweroff, on_reboot, on_crash
+    }
+}
+
 }  // namespace
 }  // namespace dom0
 
@@ -318,6 +364,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     const StrView cmd(reinterpret_cast<const char*>(si->cmd_line),
                       pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE));
     g_checks = !cmdline_value(cmd, "test").empty();
+    const bool batch = g_checks || cmdline_value(cmd, "mode").equals("batch");
 
     // Two grant mappings a domain (its store and console rings), and the warm-up's.
     static xb::GrantMapper::Pages<2 * StoreService::MAX_DOMAINS + 1> grant_pages;
@@ -333,6 +380,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     static Toolstack ts(si, store, console);
     if (!verify("dom0.xenstored", store.init(), "the XenStore arena or VIRQ_DOM_EXC failed")) finish();
     if (!verify("dom0.initrd", si->mod_start && si->mod_len, "no initrd")) finish();
+    if (!batch) prompt(store, console, ts, mapper);
     run(store, console, ts, mapper);
     if (g_checks) finish();
     console_flush();

@@ -10,9 +10,16 @@ pair joined by a `ring` device, exchanging ROUNDS requests.  One pair is named s
 more are server1, client1, server2, ...
 
 Usage: mkinitrd.py RINGPAIR_ELF OUTPUT [PAIRS]
+
+With --store it makes the store of the user's domain 0 instead (dom0.elf without mode=batch):
+the given kernels under their own names, the files of each --dir NAME=DIR under NAME/, and a
+`manifest` with one "autostart <config>" line per --autostart (none by default):
+
+Usage: mkinitrd.py --store OUTPUT KERNEL... [--dir NAME=DIR]... [--autostart CONFIG]...
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -33,16 +40,39 @@ def manifest(pairs: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def pack(files: list[tuple[str, bytes]]) -> bytes:
+    archive = b"".join(entry(n, d, 0o100644, i + 1) for i, (n, d) in enumerate(files))
+    return archive + entry("TRAILER!!!", b"", 0, 0)
+
+
+def store(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mkinitrd.py --store")
+    parser.add_argument("output", type=Path)
+    parser.add_argument("kernels", type=Path, nargs="+")
+    parser.add_argument("--dir", action="append", default=[], metavar="NAME=DIR")
+    parser.add_argument("--autostart", action="append", default=[], metavar="CONFIG")
+    args = parser.parse_args(argv)
+    lines = ["# autostart <xl.cfg>: created at boot, as `xl create <xl.cfg>`"]
+    lines += [f"autostart {cfg}" for cfg in args.autostart]
+    files = [("manifest", ("\n".join(lines) + "\n").encode())]
+    files += [(k.name, k.read_bytes()) for k in args.kernels]
+    for spec in args.dir:
+        name, _, folder = spec.partition("=")
+        files += [(f"{name}/{f.name}", f.read_bytes()) for f in sorted(Path(folder).iterdir()) if f.is_file()]
+    args.output.write_bytes(pack(files))
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--store":
+        return store(argv[1:])
     if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2
     ringpair, out = Path(argv[0]), Path(argv[1])
     pairs = int(argv[2]) if len(argv) == 3 else 1
     files = [("manifest", manifest(pairs)), ("ringpair.elf", ringpair.read_bytes())]
-    archive = b"".join(entry(n, d, 0o100644, i + 1) for i, (n, d) in enumerate(files))
-    archive += entry("TRAILER!!!", b"", 0, 0)
-    out.write_bytes(archive)
+    out.write_bytes(pack(files))
     return 0
 
 

@@ -6,7 +6,7 @@
 namespace pv {
 namespace {
 
-constexpr usize RING_SIZE = 16 * 1024;
+using console::RING_SIZE;
 
 struct ConsoleState {
     Spinlock lock;
@@ -17,6 +17,7 @@ struct ConsoleState {
     bool at_line_start = true;
     char ring[RING_SIZE];
     u64 ring_pos = 0;  // total bytes ever written; ring index = pos % RING_SIZE
+    u64 ring_read = 0;  // readconsole's read position (cleared up to here); at most RING_SIZE behind
 };
 
 ConsoleState& state() {
@@ -24,9 +25,11 @@ ConsoleState& state() {
     return s;
 }
 
-void emit_locked(ConsoleState& s, const char* p, usize n) {
-    for (usize i = 0; i < n; ++i) s.ring[(s.ring_pos + i) % RING_SIZE] = p[i];
-    s.ring_pos += n;
+void emit_locked(ConsoleState& s, const char* p, usize n, bool to_ring = true) {
+    if (to_ring) {
+        for (usize i = 0; i < n; ++i) s.ring[(s.ring_pos + i) % RING_SIZE] = p[i];
+        s.ring_pos += n;
+    }
     if (s.silent) return;
     for (auto& d : s.drivers) d.write(p, n);
 }
@@ -112,6 +115,12 @@ void write(const char* p, usize n) {
     if (n) s.at_line_start = p[n - 1] == '\n';
 }
 
+void write_guest(const char* p, usize n) {
+    auto& s = state();
+    IrqSpinGuard g(s.lock);
+    emit_locked(s, p, n, false);  // the hypervisor's own line tracking is not the guest's
+}
+
 usize read_ring(char* buf, usize size) {
     auto& s = state();
     IrqSpinGuard g(s.lock);
@@ -120,6 +129,26 @@ usize read_ring(char* buf, usize size) {
     u64 start = s.ring_pos - n;
     for (usize i = 0; i < n; ++i) buf[i] = s.ring[(start + i) % RING_SIZE];
     return n;
+}
+
+usize read_ring_from(u32 index, bool incremental, char* buf, usize size, u64* next) {
+    auto& s = state();
+    IrqSpinGuard g(s.lock);
+    const u64 p = s.ring_pos;
+    u64 c = p - s.ring_read > RING_SIZE ? p - RING_SIZE : s.ring_read;
+    // index in (c, p], counted modulo 2^32: its distance back from p is below p - c.
+    const u32 back = static_cast<u32>(p) - index;
+    if (incremental && back < p - c) c = p - back;
+    const usize n = static_cast<usize>(p - c < size ? p - c : size);
+    for (usize i = 0; i < n; ++i) buf[i] = s.ring[(c + i) % RING_SIZE];
+    *next = c + n;
+    return n;
+}
+
+void clear_ring(u64 upto) {
+    auto& s = state();
+    IrqSpinGuard g(s.lock);
+    s.ring_read = upto;
 }
 
 void force_unlock() { state().lock.force_release(); }

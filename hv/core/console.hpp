@@ -33,8 +33,22 @@ void set_silent(bool silent);
 
 // Raw output with no prefix or level (used by the panic path and the line writer).
 void write(const char* s, usize n);
+// A guest's output (CONSOLEIO_write): raw to the drivers but not into the ring, as Xen without
+// console_to_ring (its default), so `xl dmesg` shows the hypervisor's own messages only.  It
+// leaves the hypervisor's line tracking alone: a message after a guest's partial line still
+// gets its "(pvisor) " prefix, as Xen's printk does.
+void write_guest(const char* s, usize n);
 // Copies up to size bytes of the most recent console output into buf; returns the byte count.
 usize read_ring(char* buf, usize size);
+// XEN_SYSCTL_readconsole (Xen's read_console_ring): copies what the ring holds from its read
+// position on — or from `index` (a 32-bit position, as Xen's) when incremental and index lies
+// within the unread part — into buf (at most size bytes); *next is the position after the last
+// byte copied (its low 32 bits are the ABI's index).  clear_ring(next) then moves the read
+// position there, so later reads start after it.  The ring keeps RING_SIZE bytes: older output
+// is lost and the read position follows.
+inline constexpr usize RING_SIZE = 16 * 1024;
+usize read_ring_from(u32 index, bool incremental, char* buf, usize size, u64* next);
+void clear_ring(u64 upto);
 // Panic: drop the console lock so a CPU that died holding it cannot silence the dying message.
 void force_unlock();
 

@@ -263,6 +263,49 @@ TEST_F(Console, ReadRingExactlyAtBoundary) {
     EXPECT_TRUE(ring_tail(RING) == expect);
 }
 
+// XEN_SYSCTL_readconsole's reads: from the read position, incremental from an index inside the
+// unread part, clear moving the read position, and a wrapped ring's position following it.
+std::string read_from(pv::u32 index, bool incremental, pv::usize size, pv::u64* next) {
+    std::string s(size, '\0');
+    s.resize(pv::console::read_ring_from(index, incremental, s.data(), size, next));
+    return s;
+}
+
+TEST_F(Console, ReadRingFromIndexAndClear) {
+    pv::console::set_silent(true);
+    pv::u64 next = 0;
+    (void)read_from(0, false, RING, &next);
+    pv::console::clear_ring(next);  // start empty
+    EXPECT_EQ(read_from(0, false, RING, &next), "");
+    pv::console::write("hello world", 11);
+    pv::u64 end = 0;
+    EXPECT_EQ(read_from(0, false, RING, &end), "hello world");
+    EXPECT_EQ(read_from(static_cast<pv::u32>(end - 5), true, RING, &next), "world");  // from an index
+    EXPECT_EQ(next, end);
+    EXPECT_EQ(read_from(static_cast<pv::u32>(end), true, RING, &next), "");          // at the end
+    EXPECT_EQ(read_from(static_cast<pv::u32>(end + 1), true, RING, &next), "hello world");  // outside
+    EXPECT_EQ(read_from(0, false, 5, &next), "hello");  // bounded by the buffer
+    pv::console::clear_ring(next);
+    EXPECT_EQ(read_from(0, false, RING, &next), " world");  // cleared up to what was read
+    // More than the ring holds since the read position: only the last RING bytes remain.
+    std::string big = pattern(RING + 100, 7);
+    pv::console::write(big.data(), big.size());
+    std::string got = read_from(0, false, 2 * RING, &next);
+    EXPECT_EQ(got.size(), RING);
+    EXPECT_TRUE(got == big.substr(100));
+    pv::console::clear_ring(next);
+}
+
+TEST_F(Console, GuestOutputBypassesTheRing) {
+    pv::console::write("mine\n", 5);
+    pv::console::write_guest("guest\n", 6);
+    EXPECT_EQ(ring_tail(5), "mine\n");      // Xen's console_to_ring is off by default
+    EXPECT_EQ(recorder().out, "mine\nguest\n");  // both on the console
+    pv::console::write_guest("prompt# ", 8);
+    pv::printk("message\n");  // still prefixed after a guest's partial line
+    EXPECT_EQ(ring_tail(17), "(pvisor) message\n");
+}
+
 TEST_F(Console, ForceUnlockWhenNotHeldIsHarmless) {
     pv::console::force_unlock();
     pv::printk("still works\n");

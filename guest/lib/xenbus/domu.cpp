@@ -62,4 +62,31 @@ void Domu::console_write(const char* s, usize n) {
     }
 }
 
+namespace {
+constexpr char SHUTDOWN_TOKEN[] = "shutdown";
+}  // namespace
+
+int Domu::watch_shutdown() { return store_->watch("control/shutdown", SHUTDOWN_TOKEN); }
+
+int Domu::shutdown_request() {
+    char path[64], token[16];
+    bool asked = false;
+    while (store_->next_event(path, sizeof(path), token, sizeof(token)))
+        if (pv::StrView(token).equals(SHUTDOWN_TOKEN)) asked = true;
+    if (!asked) return -1;
+    char v[16];
+    u32 len = 0;
+    if (store_->read("control/shutdown", v, sizeof(v), &len) != 0) return -1;
+    const pv::StrView what(v, len);
+    const int reason = what.equals("poweroff") ? SHUTDOWN_poweroff : what.equals("reboot") ? SHUTDOWN_reboot : -1;
+    if (reason >= 0) (void)store_->write("control/shutdown", "");
+    return reason;
+}
+
+void Domu::wait_store_or_console(u64 deadline_ns) {
+    const u32 ports[2] = {store_ch_.port(), cons_ch_.port()};
+    (void)poll(ports, 2, deadline_ns);
+    for (u32 p : ports) (void)test_and_clear_pending(shared_, p);
+}
+
 }  // namespace xb

@@ -37,6 +37,16 @@ public:
     // Writes to the console ring, waiting for the backend to make room.
     void console_write(const char* s, usize n);
 
+    // Domain 0's shutdown requests, as Linux's PV guests take them: watch_shutdown() watches
+    // control/shutdown; shutdown_request() goes through the queued watch events and, when the
+    // node holds "poweroff" or "reboot", clears it (the acknowledgement the toolstack sees) and
+    // returns that SHUTDOWN_* reason; -1 when nothing was asked.
+    int watch_shutdown();
+    int shutdown_request();
+    // Sleeps until the store or the console port fires (XenStore replies and watch events,
+    // console input), at most until system time deadline_ns (0: no limit).
+    void wait_store_or_console(u64 deadline_ns);
+
 private:
     volatile shared_info_t* shared_ = nullptr;
     PortChannel store_ch_, cons_ch_;

@@ -53,7 +53,7 @@ long do_console_io(PvVcpu& v, const HypercallArgs& a) {
     while (done < count) {
         u64 n = min<u64>(count - done, sizeof buf);
         if (!copy_from_guest(buf, ptr + done, n)) return err(XEN_EFAULT);
-        console::write(buf, n);
+        console::write_guest(buf, n);
         done += n;
     }
     return 0;

@@ -420,6 +420,8 @@ bool sched_ready();
 // The control interface's view of the scheduler: credit parameters (XEN_DOMCTL_scheduler_op),
 // vCPU affinity, the pCPUs it schedules.
 Result<void> sched_adjust(PvDomain& d, u32 cmd, xen_domctl_sched_credit& p);
+// XEN_SYSCTL_scheduler_op's credit part: the global tslice, ratelimit and migration delay.
+Result<void> sched_adjust_global(u32 cmd, xen_sysctl_credit_schedule& p);
 Result<void> sched_set_affinity(PvVcpu& v, const sched::CpuMask* hard, const sched::CpuMask* soft);
 const sched::CpuMask& sched_hard_affinity(const PvVcpu& v);
 const sched::CpuMask& sched_soft_affinity(const PvVcpu& v);

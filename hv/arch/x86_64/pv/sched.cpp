@@ -320,6 +320,8 @@ void sched_add_domain(PvDomain& d) { g_sched->add_domain(d.sdom, d.id); }
 
 Result<void> sched_adjust(PvDomain& d, u32 cmd, xen_domctl_sched_credit& p) { return g_sched->adjust(d.sdom, cmd, p); }
 
+Result<void> sched_adjust_global(u32 cmd, xen_sysctl_credit_schedule& p) { return g_sched->adjust_global(cmd, p); }
+
 Result<void> sched_set_affinity(PvVcpu& v, const sched::CpuMask* hard, const sched::CpuMask* soft) {
     Result<sched::CpuMask> r = g_sched->set_affinity(v.unit, hard, soft, now());
     if (!r) return error(r.error());

@@ -1,5 +1,6 @@
 // XEN_SYSCTL_*: the machine-wide part of the control interface (Xen 4.17's common/sysctl.c):
-// physinfo, getdomaininfolist, sched_id.  Checks in Xen's order: the argument (-EFAULT), the
+// readconsole, physinfo, getdomaininfolist, sched_id, scheduler_op (the credit scheduler's global
+// parameters of cpupool 0, the only pool).  Checks in Xen's order: the argument (-EFAULT), the
 // interface version (-EACCES), the caller's privilege (-EPERM); operations are serialised by a
 // lock taken with a trylock (busy: the hypercall is re-executed).  Unknown operations: -ENOSYS
 // (x86's arch_do_sysctl).
@@ -9,6 +10,7 @@
 
 #include "arch/x86_64/pv/guest_access.hpp"
 #include "arch/x86_64/pv/pv.hpp"
+#include "core/console.hpp"
 #include "core/xen_ctl.hpp"
 #include "lib/spinlock.hpp"
 #include "lib/string.hpp"
@@ -57,6 +59,33 @@ long getdomaininfolist(xen_sysctl& op) {
     return 0;
 }
 
+// Xen's sched_adjust_global: getinfo/putinfo only (-EINVAL), pool 0 only (-ESRCH for any
+// other id), the pool's scheduler named (-EINVAL), then the credit scheduler's own checks.
+long scheduler_op(xen_sysctl_scheduler_op& s) {
+    if (s.cmd != XEN_SYSCTL_SCHEDOP_putinfo && s.cmd != XEN_SYSCTL_SCHEDOP_getinfo) return err(XEN_EINVAL);
+    if (s.cpupool_id != 0) return err(XEN_ESRCH);
+    if (s.sched_id != XEN_SCHEDULER_CREDIT) return err(XEN_EINVAL);
+    Result<void> r = sched_adjust_global(s.cmd, s.u.sched_credit);
+    return r ? 0 : err(r.error());
+}
+
+// readconsole: the console ring through a bounce buffer (the ring is read under the console
+// lock, the guest written after), at most the ring's size a call, as Xen can copy no more; the
+// read position moves (clear) only once the copy succeeded.
+long readconsole(xen_sysctl_readconsole& r) {
+    static char bounce[::pv::console::RING_SIZE];  // under g_sysctl_lock
+    u64 buffer;
+    mem_copy(&buffer, &r.buffer, sizeof buffer);
+    const usize max = r.count < sizeof bounce ? r.count : sizeof bounce;
+    u64 next = 0;
+    const usize n = ::pv::console::read_ring_from(r.index, r.incremental, bounce, max, &next);
+    if (n && !copy_to_guest(buffer, bounce, n)) return err(XEN_EFAULT);
+    if (r.clear) ::pv::console::clear_ring(next);
+    r.count = static_cast<u32>(n);
+    r.index = static_cast<u32>(next);
+    return 0;
+}
+
 }  // namespace
 
 long do_sysctl(PvVcpu& v, const HypercallArgs& a) {
@@ -69,6 +98,9 @@ long do_sysctl(PvVcpu& v, const HypercallArgs& a) {
     long rc = 0;
     bool copyback = true;  // on success
     switch (op.cmd) {
+    case XEN_SYSCTL_readconsole:
+        rc = readconsole(op.u.readconsole);
+        break;
     case XEN_SYSCTL_physinfo:
         physinfo(op.u.physinfo);
         break;
@@ -77,6 +109,9 @@ long do_sysctl(PvVcpu& v, const HypercallArgs& a) {
         break;
     case XEN_SYSCTL_sched_id:
         op.u.sched_id.sched_id = XEN_SCHEDULER_CREDIT;
+        break;
+    case XEN_SYSCTL_scheduler_op:
+        rc = scheduler_op(op.u.scheduler_op);
         break;
     default:
         rc = err(XEN_ENOSYS);
