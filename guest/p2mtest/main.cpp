@@ -21,6 +21,7 @@
 #include "guest/lib/hypercall.hpp"
 #include "guest/lib/xen.hpp"
 #include "guest/p2mtest/p2mtest.h"
+#include "lib/format.hpp"
 #include "lib/string.hpp"
 
 namespace {
@@ -111,6 +112,42 @@ void check_physinfo(const start_info_t* si) {
          static_cast<unsigned long>(pi.free_pages), static_cast<unsigned long>(pi.max_mfn));
     CHECK("physinfo.total_pages_is_ram", pi.total_pages < pi.max_mfn + 1);
     CHECK("physinfo.total_pages_hold_dom0", pi.total_pages >= si->nr_pages + pi.free_pages);
+}
+
+// XENMEM_machine_memory_map (domain 0 only): the host's E820 map.  Linux's xen_memory_setup calls
+// it first thing as the initial domain and BUG()s on -ENOSYS.  The entries are named in the check
+// lines, so the differential test compares the maps themselves (the same QEMU machine).
+struct E820Entry {
+    u64 addr, size;
+    u32 type;
+} __attribute__((packed));
+
+void check_machine_memory_map() {
+    E820Entry map[64];
+    xen_memory_map_t mm{};
+    mm.nr_entries = 64;
+    set_xen_guest_handle(mm.buffer, map);
+    long rc = hc::memory_op(XENMEM_machine_memory_map, &mm);
+    if (!CHECK_EQ("machine_memory_map.call", rc, 0)) return;
+    CHECK("machine_memory_map.entries", mm.nr_entries > 0 && mm.nr_entries <= 64);
+    for (unsigned i = 0; i < mm.nr_entries && i < 64; ++i) {
+        char name[96];
+        pv::format(name, sizeof name, "machine_memory_map.e%u_%#llx_%#llx_type%u", i,
+                   static_cast<unsigned long long>(map[i].addr), static_cast<unsigned long long>(map[i].size),
+                   map[i].type);
+        check_pass(name);
+    }
+    // Too small a buffer (Xen wants room for one more entry than the map has): -EINVAL.
+    xen_memory_map_t small{};
+    small.nr_entries = mm.nr_entries;
+    set_xen_guest_handle(small.buffer, map);
+    CHECK_EQ("machine_memory_map.exact_size_buffer", hc::memory_op(XENMEM_machine_memory_map, &small), -XEN_EINVAL);
+    xen_memory_map_t none{};
+    none.nr_entries = 0;
+    set_xen_guest_handle(none.buffer, static_cast<E820Entry*>(nullptr));
+    CHECK_EQ("machine_memory_map.count_only", hc::memory_op(XENMEM_machine_memory_map, &none), 0);
+    CHECK_EQ("machine_memory_map.count_only_entries", none.nr_entries, mm.nr_entries);
+    CHECK_EQ("machine_memory_map.bad_pointer", hc::memory_op(XENMEM_machine_memory_map, reinterpret_cast<void*>(8)), -XEN_EFAULT);
 }
 
 void check_start_info(const start_info_t* si) {
@@ -241,6 +278,7 @@ extern "C" [[noreturn]] void guest_main(start_info_t* si) {
     Expected x = expected_layout(si->nr_pages);
     check_start_info(si);
     check_physinfo(si);
+    check_machine_memory_map();
     check_layout(si, x);
     if (si->mfn_list == P2M_BASE) {
         check_p2m_contents(si);

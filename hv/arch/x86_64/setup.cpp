@@ -224,6 +224,7 @@ void print_phases() {
     arch::pv::PvDomain* d = arch::pv::build_dom0(in);
     kernel.release();
     if (!d) panic("Could not set up domain 0");
+    arch::pv::machine_map_init(g_bootinfo, g_acpi);
     arch::pv::console_input_init(g_acpi, g_options.com1.irq, g_options.conswitch.switch_char,
                                  g_options.conswitch.to_dom0_at_boot);
     arch::pv::start_domain(*d);

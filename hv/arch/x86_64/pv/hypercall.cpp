@@ -209,6 +209,8 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
         if (t != v.domain && !v.domain->privileged) return err(XEN_EPERM);
         return err(XEN_EACCES);
     }
+    case XENMEM_machine_memory_map:
+        return machine_memory_map(v, a.a2);
     case XENMEM_memory_map:
         // A PV domain has a pseudo-physical map only when a toolstack gave it one
         // (XENMEM_set_memory_map, with the domains of issue 4); without, Xen answers -ENOSYS

@@ -112,6 +112,7 @@ enum class DomainState : u8 { building, running, shut_down, crashed };
 namespace pv {
 class EventChannels;
 struct AcpiInfo;
+struct BootInfo;
 }
 struct xen_domctl_getdomaininfo;  // core/xen_ctl.hpp
 namespace pv::arch::pv {
@@ -397,6 +398,10 @@ void vcpu_runstate_catch_up(PvVcpu& v);
 // Event channels (events.cpp): raise a VIRQ at a vCPU of the domain; is port pending (1), not
 // (0), or not a valid port (-EINVAL)?
 void send_virq(PvVcpu& v, u32 virq);
+// XENMEM_machine_memory_map (machine_map.cpp): the firmware map with domain 0's denied MMIO,
+// set up once at boot.
+void machine_map_init(const ::pv::BootInfo& bi, const ::pv::AcpiInfo& acpi);
+long machine_memory_map(PvVcpu& v, u64 arg);
 // Serial input (console_input.cpp): COM1's receive interrupt on `irq` (0: none), Ctrl-<switch>
 // x3 switching between the hypervisor's debug keys and domain 0, which gets the input from
 // now if to_dom0; console_input_read: domain 0's characters (CONSOLEIO_read).

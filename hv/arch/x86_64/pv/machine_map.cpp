@@ -1,0 +1,73 @@
+// XENMEM_machine_memory_map (Xen 4.17's arch_memory_op): the firmware's E820 map with domain 0's
+// denied MMIO in its holes (core/machine_map.hpp), for privileged domains only.  Linux as the
+// initial domain reads it in xen_memory_setup and BUG()s on -ENOSYS.
+#include "arch/x86_64/pv/guest_access.hpp"
+#include "arch/x86_64/pv/pv.hpp"
+#include "core/acpi.hpp"
+#include "core/machine_map.hpp"
+#include "lib/string.hpp"
+
+#include <arch/cpu.hpp>
+
+#include <xen/memory.h>
+
+namespace pv::arch::pv {
+
+namespace {
+
+MachineMap g_map;
+
+constexpr long err(Errno e) { return -static_cast<long>(e); }
+
+bool amd_like() {
+    CpuidResult r = cpuid(0);
+    return (r.ebx == 0x68747541 && r.edx == 0x69746e65 && r.ecx == 0x444d4163) ||  // AuthenticAMD
+           (r.ebx == 0x6f677948 && r.edx == 0x6e65476e && r.ecx == 0x656e6975);    // HygonGenuine
+}
+
+}  // namespace
+
+void machine_map_init(const BootInfo& bi, const AcpiInfo& acpi) {
+    g_map.set_firmware(bi.memory_map, bi.memory_map_count);
+    // What Xen's dom0_setup_permissions keeps from domain 0: the local APIC, the I/O APICs, the
+    // MSI window and, on AMD, the HyperTransport range (the 12 GiB below 1 TiB).
+    u64 lapic = acpi.lapic_base ? acpi.lapic_base : 0xfee00000;
+    (void)g_map.deny(lapic >> PAGE_SHIFT, lapic >> PAGE_SHIFT);
+    for (usize i = 0; i < acpi.ioapic_count; ++i)
+        (void)g_map.deny(acpi.ioapics[i].address >> PAGE_SHIFT, acpi.ioapics[i].address >> PAGE_SHIFT);
+    (void)g_map.deny(0xfee00000 >> PAGE_SHIFT, 0xfeefffff >> PAGE_SHIFT);
+    if (amd_like()) {
+        const u64 top = (u64{1} << 40) >> PAGE_SHIFT;
+        (void)g_map.deny(top - ((u64{3} << 32) >> PAGE_SHIFT), top - 1);
+    }
+}
+
+long machine_memory_map(PvVcpu& v, u64 arg) {
+    if (!v.domain->privileged) return err(XEN_EPERM);
+    xen_memory_map_t m;
+    if (!get_guest(m, arg)) return err(XEN_EFAULT);
+    u64 buf;
+    mem_copy(&buf, &m.buffer, sizeof buf);
+    const bool store = buf != 0;
+    if (store && m.nr_entries < g_map.firmware_entries() + 1) return err(XEN_EINVAL);
+    if (store && !guest_array_ok(buf)) return err(XEN_EFAULT);  // Xen's guest_handle_okay
+    long rc = 0;
+    usize n = g_map.walk([&](usize i, const E820Out& e, usize firmware_left) {
+        if (!store) return true;
+        // Xen's checks: room for this entry and every firmware entry still to come.
+        if (firmware_left ? m.nr_entries <= i + firmware_left : i + 1 >= m.nr_entries) {
+            rc = err(XEN_EINVAL);
+            return false;
+        }
+        if (!put_guest(buf + i * sizeof(E820Out), e)) {
+            rc = err(XEN_EFAULT);
+            return false;
+        }
+        return true;
+    });
+    if (rc) return rc;
+    m.nr_entries = static_cast<unsigned>(n);
+    return put_guest(arg, m) ? 0 : err(XEN_EFAULT);
+}
+
+}  // namespace pv::arch::pv
