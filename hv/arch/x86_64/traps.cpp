@@ -63,17 +63,21 @@ void print_backtrace(u64 rbp, u64 rip) {
     }
 }
 
+void print_gprs(const TrapFrame& f) {
+    printk("rax: %016lx   rbx: %016lx   rcx: %016lx\n", f.rax, f.rbx, f.rcx);
+    printk("rdx: %016lx   rsi: %016lx   rdi: %016lx\n", f.rdx, f.rsi, f.rdi);
+    printk("rbp: %016lx   r8:  %016lx   r9:  %016lx\n", f.rbp, f.r8, f.r9);
+    printk("r10: %016lx   r11: %016lx   r12: %016lx\n", f.r10, f.r11, f.r12);
+    printk("r13: %016lx   r14: %016lx   r15: %016lx\n", f.r13, f.r14, f.r15);
+}
+
 [[noreturn]] void fatal_trap(const TrapFrame& f) {
     console::force_unlock();
     unsigned cpu = this_cpu_id();
     printk("FATAL TRAP: vector %lu (%s), error code %#06lx, on CPU %u\n", f.vector, vector_name(f.vector),
            f.error_code, cpu);
     printk("RIP:    %04lx:[<%016lx>]   RFLAGS: %016lx\n", f.cs, f.rip, f.rflags);
-    printk("rax: %016lx   rbx: %016lx   rcx: %016lx\n", f.rax, f.rbx, f.rcx);
-    printk("rdx: %016lx   rsi: %016lx   rdi: %016lx\n", f.rdx, f.rsi, f.rdi);
-    printk("rbp: %016lx   r8:  %016lx   r9:  %016lx\n", f.rbp, f.r8, f.r9);
-    printk("r10: %016lx   r11: %016lx   r12: %016lx\n", f.r10, f.r11, f.r12);
-    printk("r13: %016lx   r14: %016lx   r15: %016lx\n", f.r13, f.r14, f.r15);
+    print_gprs(f);
     printk("RSP:    %04lx:%016lx\n", f.ss, f.rsp);
     printk("CR0: %016lx   CR2: %016lx\n", read_cr0(), read_cr2());
     printk("CR3: %016lx   CR4: %016lx\n", read_cr3(), read_cr4());

@@ -55,11 +55,7 @@ void print_guest_state(const PvDomain& d, const TrapFrame& f) {
     printk("Guest state of domain %u, vCPU %u:\n", d.id, current() ? current()->id : 0);
     printk("RIP:    %04lx:[<%016lx>]   RFLAGS: %016lx   %s mode\n", f.cs, f.rip, f.rflags,
            current() && current()->kernel_mode ? "kernel" : "user");
-    printk("rax: %016lx   rbx: %016lx   rcx: %016lx\n", f.rax, f.rbx, f.rcx);
-    printk("rdx: %016lx   rsi: %016lx   rdi: %016lx\n", f.rdx, f.rsi, f.rdi);
-    printk("rbp: %016lx   r8:  %016lx   r9:  %016lx\n", f.rbp, f.r8, f.r9);
-    printk("r10: %016lx   r11: %016lx   r12: %016lx\n", f.r10, f.r11, f.r12);
-    printk("r13: %016lx   r14: %016lx   r15: %016lx\n", f.r13, f.r14, f.r15);
+    print_gprs(f);
     printk("RSP:    %04lx:%016lx   CR3: %016lx\n", f.ss, f.rsp, read_cr3());
     printk("Guest stack:\n");
     for (unsigned row = 0; row < 4; ++row) {

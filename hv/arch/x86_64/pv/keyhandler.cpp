@@ -129,13 +129,9 @@ void dump_runqueues(char, TrapFrame&) {
 }
 
 void print_regs(const TrapFrame& r) {
-    printk("    RIP: %04lx:%016lx RFLAGS: %016lx\n", r.cs, r.rip, r.rflags);
-    printk("    rax: %016lx rbx: %016lx rcx: %016lx\n", r.rax, r.rbx, r.rcx);
-    printk("    rdx: %016lx rsi: %016lx rdi: %016lx\n", r.rdx, r.rsi, r.rdi);
-    printk("    rbp: %016lx rsp: %016lx r8:  %016lx\n", r.rbp, r.rsp, r.r8);
-    printk("    r9:  %016lx r10: %016lx r11: %016lx\n", r.r9, r.r10, r.r11);
-    printk("    r12: %016lx r13: %016lx r14: %016lx\n", r.r12, r.r13, r.r14);
-    printk("    r15: %016lx ss: %04lx\n", r.r15, r.ss);
+    printk("RIP:    %04lx:[<%016lx>]   RFLAGS: %016lx\n", r.cs, r.rip, r.rflags);
+    print_gprs(r);
+    printk("RSP:    %04lx:%016lx\n", r.ss, r.rsp);
 }
 
 void dump_dom0_registers(char, TrapFrame& f) {

@@ -30,6 +30,8 @@ using IrqHandler = void (*)(TrapFrame&);
 // interrupts off; the local APIC is acknowledged after it returns.
 void set_irq_handler(u8 vector, IrqHandler h);
 
+// Prints the general-purpose registers, three a line (rax ... r15).
+void print_gprs(const TrapFrame& f);
 // Prints a full register dump, the faulting address and a backtrace, then panics.
 [[noreturn]] void fatal_trap(const TrapFrame& f);
 // Walks frame pointers from rbp, printing return addresses while they stay on this CPU's stack.
