@@ -60,9 +60,8 @@ else
   shown_cmdline=$cmdline
   mods=()
   for m in "${DEFAULT_MODULES[@]}"; do
-    if [ -f "${m%% *}" ]; then
-      mods+=("${m//,/,,}")  # QEMU separates modules with ',' (',,' escapes one)
-    fi
+    [ -f "${m%% *}" ] || { echo "run-qemu: ${m%% *} missing: run 'make'" >&2; exit 1; }
+    mods+=("${m//,/,,}")  # QEMU separates modules with ',' (',,' escapes one)
   done
   if [ ${#mods[@]} -gt 0 ]; then
     args+=(-initrd "$(IFS=,; echo "${mods[*]}")")
