@@ -94,8 +94,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     g_si = si;
     use_console_ring(si, true);
     set_report_prefix("domu");
-    pv::StrView cmd(reinterpret_cast<const char*>(si->cmd_line),
-                    pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE));
+    pv::StrView cmd = guest_cmdline(si);
     print("domu: start\n");
     const auto* params = reinterpret_cast<const volatile AttackParams*>(reinterpret_cast<uptr>(console_ring(si)) +
                                                                          ATTACK_PARAMS_OFFSET);

@@ -361,8 +361,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     g_si = si;
     set_report_prefix("dom0");
     print("dom0: start\n");
-    const StrView cmd(reinterpret_cast<const char*>(si->cmd_line),
-                      pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE));
+    const StrView cmd = guest_cmdline(si);
     g_checks = !cmdline_value(cmd, "test").empty();
     const bool batch = g_checks || cmdline_value(cmd, "mode").equals("batch");
 

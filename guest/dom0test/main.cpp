@@ -224,8 +224,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     info("free pages at start: %lu", *baseline);
 
     // The scheduler and lifecycle tests (sched.cpp) instead of the manifest's domUs.
-    StrView mode = cmdline_value(StrView(reinterpret_cast<const char*>(si->cmd_line),
-                                         pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE)),
+    StrView mode = cmdline_value(guest_cmdline(si),
                                  "mode");
     if (!mode.empty()) {
         run_mode(mode, *baseline);

@@ -221,8 +221,7 @@ alignas(4096) constinit u64 victim_data[VICTIM_DATA_PAGES][4096 / sizeof(u64)];
 
 extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     g_si = si;
-    g_cmdline = pv::StrView(reinterpret_cast<const char*>(si->cmd_line),
-                            pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE));
+    g_cmdline = guest_cmdline(si);
     g_ring = console_ring(si);
     use_console_ring(si);
     set_report_prefix("domu");

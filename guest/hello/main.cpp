@@ -26,8 +26,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     (void)g_domu.store().read("name", name, sizeof(name), &len);
     (void)g_domu.store().read("domid", domid, sizeof(domid), &len);
     print("hello: Hello from %s (domain %s)\n", name, domid);
-    const pv::StrView cmd(reinterpret_cast<const char*>(si->cmd_line),
-                          pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE));
+    const pv::StrView cmd = guest_cmdline(si);
     if (cmdline_value(cmd, "mode").equals("fault")) {
         print("hello: executing ud2\n");
         console_flush();

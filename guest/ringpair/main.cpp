@@ -304,8 +304,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     g_start = si;
     set_report_prefix("ringpair");
     if (!g_domu.init(si)) shutdown(SHUTDOWN_crash);  // no console to say why
-    const StrView cmd(reinterpret_cast<const char*>(si->cmd_line),
-                      pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE));
+    const StrView cmd = guest_cmdline(si);
     const StrView role = cmdline_value(cmd, "role");
     u64 rounds = 0;
     if (!pv::parse_u64(cmdline_value(cmd, "rounds"), &rounds) || rounds == 0 || rounds > 1'000'000) rounds = 64;
