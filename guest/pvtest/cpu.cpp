@@ -257,6 +257,48 @@ void pvt::check_priv_ops() {
     check_gp("priv.rdmsr_unknown_gp", m.trap, 0);
     check_gp("priv.wrmsr_unknown_gp", wrmsr_guarded(MSR_UNKNOWN, 0), 0);
 
+    // Machine-check MSRs (Xen's vMCE): two quiet banks; Linux panics if reading them faults.
+    MsrRead mcg_cap = rdmsr_guarded(0x179), mcg_status = rdmsr_guarded(0x17a), mc1_ctl = rdmsr_guarded(0x404),
+            mc1_status = rdmsr_guarded(0x405);
+    check("priv.vmce_reads",
+          !mcg_cap.trap && !mcg_status.trap && !mc1_ctl.trap && !mc1_status.trap && mcg_status.value == 0 &&
+              mc1_status.value == 0,
+          "traps %d%d%d%d, MCG_CAP %#llx MCG_STATUS %#llx MC1_CTL %#llx MC1_STATUS %#llx", !!mcg_cap.trap,
+          !!mcg_status.trap, !!mc1_ctl.trap, !!mc1_status.trap, static_cast<unsigned long long>(mcg_cap.value),
+          static_cast<unsigned long long>(mcg_status.value), static_cast<unsigned long long>(mc1_ctl.value),
+          static_cast<unsigned long long>(mc1_status.value));
+    info("vmce: MCG_CAP %#llx, MC1_CTL %#llx", static_cast<unsigned long long>(mcg_cap.value),
+         static_cast<unsigned long long>(mc1_ctl.value));
+    check("priv.vmce_mc1_ctl_all_ones", mc1_ctl.value == ~0ull, "MC1_CTL %#llx", static_cast<unsigned long long>(mc1_ctl.value));
+    const TrapRecord* cap_write = wrmsr_guarded(0x179, mcg_cap.value ^ 1);
+    MsrRead cap_after = rdmsr_guarded(0x179);
+    check("priv.vmce_mcg_cap_write_ignored", !cap_write && !cap_after.trap && cap_after.value == mcg_cap.value,
+          "%s, then %#llx", cap_write ? "trapped" : "no trap", static_cast<unsigned long long>(cap_after.value));
+    // Banks beyond the two read as zero (bank 2's CTL too), up to bank 31.
+    MsrRead mc2_ctl = rdmsr_guarded(0x408), mc2_status = rdmsr_guarded(0x409), mc31_ctl = rdmsr_guarded(0x47c);
+    check("priv.vmce_banks_beyond_zero",
+          !mc2_ctl.trap && !mc2_status.trap && !mc31_ctl.trap && !mc2_ctl.value && !mc2_status.value && !mc31_ctl.value,
+          "traps %d%d%d, MC2_CTL %#llx MC2_STATUS %#llx MC31_CTL %#llx", !!mc2_ctl.trap, !!mc2_status.trap,
+          !!mc31_ctl.trap, static_cast<unsigned long long>(mc2_ctl.value),
+          static_cast<unsigned long long>(mc2_status.value), static_cast<unsigned long long>(mc31_ctl.value));
+
+    // CR4: the guest keeps TSD (and DE); whatever else it writes is dropped.  With TSD set, the
+    // kernel's own RDTSC faults into the hypervisor and is emulated.
+    u64 cr4 = read_cr4();
+    unsigned before_cr4 = g_ntraps;
+    constexpr u64 CR4_TSD = 1u << 2, CR4_PGE = 1u << 7;
+    asm volatile(PVT_GUARDED("movq %0, %%cr4") : : "r"(cr4 | CR4_TSD | CR4_PGE) : "r11", "memory");
+    u64 cr4_tsd = read_cr4();
+    u32 lo = 0, hi = 0;
+    asm volatile(PVT_GUARDED("rdtsc") : "=a"(lo), "=d"(hi) : : "r11", "memory");
+    asm volatile(PVT_GUARDED("movq %0, %%cr4") : : "r"(cr4) : "r11", "memory");
+    bool cr4_trapped = trapped_since(before_cr4);
+    check("priv.cr4_tsd_kept_pge_dropped",
+          !cr4_trapped && cr4_tsd == (cr4 | CR4_TSD) && read_cr4() == cr4 && (lo | hi) != 0,
+          "%s, cr4 %#llx -> %#llx -> %#llx, tsc %#x%08x", cr4_trapped ? "trapped" : "no trap",
+          static_cast<unsigned long long>(cr4), static_cast<unsigned long long>(cr4_tsd),
+          static_cast<unsigned long long>(read_cr4()), hi, lo);
+
     // CPUID through the forced-emulation prefix.
     Cpuid c = cpuid_forced(0x40000000);
     char sig[13]{};

@@ -86,6 +86,49 @@ void pvt::check_writable_pagetables() {
     check("ptwr.restore", !trapped && first_byte_of_a() == 'a', "%s",
           trapped ? "trapped" : "no trap");
 
+    // Narrow read-modify-writes, as Linux's clear_bit/set_bit of a constant bit compile to
+    // (`lock andb`, `lock orb` on one byte of the entry), and the bit instructions.
+    u8 after = 0;
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("lock andb $0xfd, (%1)") "setz %0\n\t" : "=q"(after) : "r"(slot) : "r11", "memory", "cc");
+    trapped = g_ntraps != before;
+    u64 now = read_once(slot);
+    check("ptwr.andb_clears_rw", !trapped && !after && same_entry(now, l1e_a & ~PTE_RW), "%s, zf %u, entry %#llx",
+          trapped ? "trapped" : "no trap", after, static_cast<unsigned long long>(now));
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("lock orb $0x02, (%1)") "setz %0\n\t" : "=q"(after) : "r"(slot) : "r11", "memory", "cc");
+    trapped = g_ntraps != before;
+    now = read_once(slot);
+    check("ptwr.orb_sets_rw", !trapped && !after && same_entry(now, l1e_a), "%s, zf %u, entry %#llx",
+          trapped ? "trapped" : "no trap", after, static_cast<unsigned long long>(now));
+    u8 cf_clear = 0, cf_set = 0;
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("lock btrq $1, (%2)") "setc %0\n\t" PVT_GUARDED("lock btsq $1, (%2)") "setc %1\n\t"
+                 : "=q"(cf_clear), "=q"(cf_set) : "r"(slot) : "r11", "memory", "cc");
+    trapped = g_ntraps != before;
+    now = read_once(slot);
+    check("ptwr.btr_bts", !trapped && cf_clear == 1 && cf_set == 0 && same_entry(now, l1e_a), "%s, cf %u then %u, entry %#llx",
+          trapped ? "trapped" : "no trap", cf_clear, cf_set, static_cast<unsigned long long>(now));
+    // The upper half alone (NX lives there), by a 4-byte MOV at offset 4, then back.
+    u32 high = static_cast<u32>(l1e_a >> 32);
+    u32 high_nx = high | 0x80000000u;
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("movl %1, 4(%0)") : : "r"(slot), "r"(high_nx) : "r11", "memory");
+    u64 with_nx = read_once(slot);
+    asm volatile(PVT_GUARDED("movl %1, 4(%0)") : : "r"(slot), "r"(high) : "r11", "memory");
+    trapped = g_ntraps != before;
+    now = read_once(slot);
+    check("ptwr.movl_high_half", !trapped && same_entry(with_nx, l1e_a | (u64{1} << 63)) && same_entry(now, l1e_a),
+          "%s, with NX %#llx, after %#llx", trapped ? "trapped" : "no trap",
+          static_cast<unsigned long long>(with_nx), static_cast<unsigned long long>(now));
+    // A byte XCHG returns the old byte in the register.
+    u8 low = static_cast<u8>(read_once(slot));
+    u8 swap = low;
+    before = g_ntraps;
+    asm volatile(PVT_GUARDED("xchgb %0, (%1)") : "+q"(swap) : "r"(slot) : "r11", "memory");
+    trapped = g_ntraps != before;
+    check("ptwr.xchgb", !trapped && swap == low && same_entry(read_once(slot), l1e_a), "%s, old byte %#x",
+          trapped ? "trapped" : "no trap", swap);
     // An entry that fails validation (a writable mapping of the L4) is not written: the fault
     // reaches the guest as a #PF on the entry's address, error code P|W.
     u64 bad = (l1e_a & ~PTE_ADDR) | (kernel_l4_mfn() << PAGE_SHIFT) | PTE_RW;

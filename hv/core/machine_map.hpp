@@ -41,6 +41,13 @@ public:
     template <typename F> usize walk(F emit) const;
     usize firmware_entries() const { return n_; }
 
+    // The frames below nr_frames that are I/O rather than RAM, as Xen's arch_init_memory hands
+    // them to dom_io: the whole first MiB (BIOS data, option ROMs, the VGA window, whatever RAM
+    // is there too), and every frame not wholly inside a RAM or unusable entry.  Calls
+    // f(first, end) for each stretch [first, end), in order.  Without a firmware map only the
+    // first MiB is reported.
+    template <typename F> void io_frames(u64 nr_frames, F f) const;
+
 private:
     MemoryRange map_[MAX_ENTRIES];
     usize n_ = 0;
@@ -67,6 +74,27 @@ template <typename F> usize MachineMap::walk(F emit) const {
         if (end > s) s = end;
     }
     return n;
+}
+
+template <typename F> void MachineMap::io_frames(u64 nr_frames, F f) const {
+    constexpr u64 LOW_MIB = 0x100;
+    u64 pfn = 0;  // first frame not yet classified
+    auto io_until = [&](u64 end) {
+        if (end > nr_frames) end = nr_frames;
+        if (pfn < end) f(pfn, end);
+        if (end > pfn) pfn = end;
+    };
+    io_until(LOW_MIB);
+    if (!n_) return;
+    for (usize i = 0; i < n_ && pfn < nr_frames; ++i) {
+        if (map_[i].type != MemoryRange::AVAILABLE && map_[i].type != MemoryRange::BAD) continue;
+        // Only whole frames are RAM; a partial frame at either end is I/O.
+        const u64 first = (map_[i].base + 0xfff) >> 12;
+        const u64 end = (map_[i].base + map_[i].length) >> 12;
+        io_until(first);
+        if (end > pfn) pfn = end;
+    }
+    io_until(nr_frames);
 }
 
 }  // namespace pv

@@ -100,6 +100,10 @@ struct PageInfo {
     std::atomic<u64> count_info{0};
     PageState state = PageState::reserved;
     u8 order = 0;  // for free and allocated heads: the block holds 2^order frames
+    // Not RAM to the MMU: device memory, firmware, holes, and the first MiB (Xen's dom_io
+    // frames).  Such a frame is never owned; privileged domains map it as I/O.  Set at boot
+    // before any domain runs, never changed after, so it is read without synchronisation.
+    bool io = false;
 
     PageInfo() : use() {}
     PageInfo(const PageInfo&) = delete;

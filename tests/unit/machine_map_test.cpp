@@ -2,6 +2,7 @@
 // MMIO gives exactly the nine entries Xen 4.17 answers on the same machine (seen by p2mtest).
 #include <gtest/gtest.h>
 
+#include <utility>
 #include <vector>
 
 #include "core/machine_map.hpp"
@@ -70,6 +71,40 @@ TEST(MachineMap, UnsortedFirmwareAndStop) {
     EXPECT_EQ(calls, 3);
     EXPECT_EQ(left, (std::vector<pv::usize>{2, 0, 1}));
     EXPECT_FALSE(m.deny(5, 4));
+}
+
+using Stretch = std::pair<pv::u64, pv::u64>;
+
+std::vector<Stretch> io(const pv::MachineMap& m, pv::u64 nr_frames) {
+    std::vector<Stretch> v;
+    m.io_frames(nr_frames, [&](pv::u64 a, pv::u64 b) { v.emplace_back(a, b); });
+    return v;
+}
+
+// Xen's dom_io frames on QEMU's map with 512 MiB: the first MiB, then the reserved top 128 KiB
+// of the low RAM (the frame table ends at the top of RAM, so nothing above it).
+TEST(MachineMap, IoFramesQemu) {
+    pv::MachineMap m;
+    m.set_firmware(QEMU, std::size(QEMU));
+    EXPECT_EQ(io(m, 0x1ffe0), (std::vector<Stretch>{{0, 0x100}}));
+    EXPECT_EQ(io(m, 0x20000), (std::vector<Stretch>{{0, 0x100}, {0x1ffe0, 0x20000}}));
+    EXPECT_EQ(io(m, 0x80), (std::vector<Stretch>{{0, 0x80}}));
+}
+
+// Partial frames at a RAM entry's ends are I/O; unusable memory is not; unsorted input works;
+// a map without entries leaves only the first MiB.
+TEST(MachineMap, IoFramesEdges) {
+    const MemoryRange map[] = {
+        {0x300000, 0x100800, MemoryRange::AVAILABLE},
+        {0x100000, 0x100000, MemoryRange::AVAILABLE},
+        {0x200800, 0x80000, MemoryRange::BAD},
+        {0x500000, 0x10000, MemoryRange::ACPI_NVS},
+    };
+    pv::MachineMap m;
+    m.set_firmware(map, std::size(map));
+    EXPECT_EQ(io(m, 0x600), (std::vector<Stretch>{{0, 0x100}, {0x200, 0x201}, {0x280, 0x300}, {0x400, 0x600}}));
+    pv::MachineMap empty;
+    EXPECT_EQ(io(empty, 0x1000), (std::vector<Stretch>{{0, 0x100}}));
 }
 
 }  // namespace

@@ -181,7 +181,7 @@ void get_context(const PvVcpu& v, vcpu_guest_context_t& c) {
     c.kernel_ss = v.kernel_ss;
     c.kernel_sp = v.kernel_sp;
     c.ctrlreg[0] = guest_cr0(v);
-    c.ctrlreg[4] = guest_cr4();
+    c.ctrlreg[4] = guest_cr4(v);
     c.ctrlreg[3] = xen_pfn_to_cr3(v.kernel_cr3 >> PAGE_SHIFT);
     c.ctrlreg[1] = xen_pfn_to_cr3(v.user_cr3 >> PAGE_SHIFT);
     for (unsigned i = 0; i < 8; ++i) c.debugreg[i] = v.debugreg[i];

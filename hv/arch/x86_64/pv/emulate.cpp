@@ -2,7 +2,8 @@
 // pv/emul-priv-op.c), available from the guest's first instruction: Linux writes MSR_GS_BASE
 // and runs CPUID behind the forced-emulation prefix before it has a trap table.
 //
-//   #GP(0):  RDMSR/WRMSR (FS/GS bases, PAT, a few read-as-zero), MOV from/to CR0/2/3/4, WBINVD
+//   #GP(0):  RDMSR/WRMSR (FS/GS bases, PAT, a few read-as-zero), MOV from/to CR0/2/3/4, WBINVD,
+//            RDTSC/RDTSCP in the kernel while the guest has CR4.TSD set
 //   #UD:     0F 0B 'x' 'e' 'n' + CPUID (the forced-emulation prefix)
 //
 // Anything else is left for the caller to inject as #GP/#UD.
@@ -12,7 +13,6 @@
 #include "arch/x86_64/pv/pv.hpp"
 #include "lib/string.hpp"
 
-#include <xen/arch-x86/cpuid.h>
 
 namespace pv::arch::pv {
 namespace {
@@ -23,7 +23,54 @@ constexpr u32 MSR_PAT_ = 0x277, MSR_EFER_ = 0xc0000080, MSR_FS = 0xc0000100, MSR
 // 01 05 00 00.
 constexpr u64 XEN_PAT = 0x0000050100070406ull;
 
+// Virtual machine-check architecture (Xen's vmce.c): two banks that never report an error,
+// so a guest kernel's MCE setup (Linux reads MCG_STATUS and the banks, and panics if they
+// fault) finds a quiet machine.  As Xen 4.17 answers under QEMU: MCG_CAP is two banks, plus
+// TES_P, CMCI_P and SER_P on Intel; writes to it are ignored; the banks' CTL reads all ones;
+// the registers of banks beyond the two (up to 32, MSRs 0x400-0x47f) read as zero and ignore
+// writes, as do the Intel CTL2 registers of the two.
+constexpr u32 MSR_MCG_CAP = 0x179, MSR_MCG_STATUS = 0x17a, MSR_MCG_CTL = 0x17b, MSR_MC0_CTL = 0x400,
+              MSR_MC0_CTL2 = 0x280;
+constexpr unsigned VMCE_BANKS = 2, MCE_BANK_MSRS = 4 * 32;
+constexpr u64 MCG_CMCI_P = u64{1} << 10, MCG_TES_P = u64{1} << 11, MCG_SER_P = u64{1} << 24;
+
+bool intel_cpu() {
+    CpuidResult r = cpuid(0);
+    return r.ebx == 0x756e6547 && r.edx == 0x49656e69 && r.ecx == 0x6c65746e;  // GenuineIntel
+}
+
+bool mce_bank_msr(u32 msr) { return msr >= MSR_MC0_CTL && msr < MSR_MC0_CTL + MCE_BANK_MSRS; }
+bool mce_ctl2_msr(u32 msr) { return msr >= MSR_MC0_CTL2 && msr < MSR_MC0_CTL2 + VMCE_BANKS && intel_cpu(); }
+
+// 1: handled (*out set), 0: not a machine-check MSR, -1: #GP.
+int vmce_rdmsr(const PvVcpu& v, u32 msr, u64* out) {
+    *out = 0;
+    if (msr == MSR_MCG_CAP)
+        *out = VMCE_BANKS | (intel_cpu() ? MCG_TES_P | MCG_CMCI_P | MCG_SER_P : 0);
+    else if (msr == MSR_MCG_STATUS)
+        *out = v.domain->mcg_status.load(std::memory_order_relaxed);
+    else if (mce_bank_msr(msr))
+        *out = (msr & 3) == 0 && msr < MSR_MC0_CTL + 4 * VMCE_BANKS ? ~u64{0} : 0;
+    else if (msr != MSR_MCG_CTL && !mce_ctl2_msr(msr))  // MCG_CTL reads 0: no MCG_CTL_P
+        return 0;
+    return 1;
+}
+
+int vmce_wrmsr(PvVcpu& v, u32 msr, u64 val) {
+    if (msr == MSR_MCG_STATUS) {
+        v.domain->mcg_status.store(val, std::memory_order_relaxed);
+        return 1;
+    }
+    if (mce_bank_msr(msr)) {
+        // All-ones in a bank's ADDR or MISC is #GP on hardware.
+        unsigned reg = msr & 3;
+        return (reg == 2 || reg == 3) && val == ~u64{0} ? -1 : 1;
+    }
+    return msr == MSR_MCG_CAP || msr == MSR_MCG_CTL || mce_ctl2_msr(msr) ? 1 : 0;
+}
+
 bool do_rdmsr(PvVcpu& v, u32 msr, u64* out) {
+    if (int r = vmce_rdmsr(v, msr, out)) return r > 0;
     switch (msr) {
     case MSR_FS: *out = v.fs_base; return true;
     case MSR_GS: *out = v.kernel_mode ? v.gs_base_kernel : v.gs_base_user; return true;
@@ -37,6 +84,7 @@ bool do_rdmsr(PvVcpu& v, u32 msr, u64* out) {
 }
 
 bool do_wrmsr(PvVcpu& v, u32 msr, u64 val) {
+    if (int r = vmce_wrmsr(v, msr, val)) return r > 0;
     switch (msr) {
     case MSR_FS:
         if (!canonical(val)) return false;
@@ -57,44 +105,6 @@ bool do_wrmsr(PvVcpu& v, u32 msr, u64 val) {
         return val == XEN_PAT;  // the PAT is part of the ABI: writes may only restate it
     default:
         return false;
-    }
-}
-
-// CPUID as a PV guest sees it: the host's, minus what a deprivileged kernel must not use, plus
-// the hypervisor leaves at 0x40000000 (Xen's signature, so guests recognise the ABI).
-void pv_cpuid(u32 leaf, u32 sub, CpuidResult& r) {
-    if (leaf >= 0x40000000 && leaf < 0x40010000) {
-        r = {};
-        u32 base = leaf & 0xffffff00u;
-        if (base != 0x40000000) return;
-        switch (leaf & 0xff) {
-        case 0:
-            r.eax = 0x40000002;  // max leaf
-            mem_copy(&r.ebx, "XenV", 4);
-            mem_copy(&r.ecx, "MMXe", 4);
-            mem_copy(&r.edx, "nVMM", 4);
-            break;
-        case 1:
-            r.eax = (4 << 16) | 17;
-            break;
-        case 2:
-            r.eax = 1;  // one hypercall page
-            r.ebx = 0x40000000;  // MSR to write its address to (unused by PV guests)
-            break;
-        default:
-            break;
-        }
-        return;
-    }
-    r = cpuid(leaf, sub);
-    if (leaf == 1) {
-        r.ecx &= ~((1u << 3) | (1u << 5) | (1u << 21) | (1u << 24));  // MONITOR, VMX, x2APIC, TSC-deadline
-        r.ecx |= 1u << 31;                                            // running on a hypervisor
-        r.edx &= ~((1u << 9) | (1u << 22) | (1u << 29));               // APIC, ACPI, TM
-    } else if (leaf == 7 && sub == 0) {
-        r.ebx &= ~((1u << 7) | (1u << 20));  // SMEP, SMAP: the guest kernel runs in ring 3
-    } else if (leaf == 0x80000001) {
-        r.ecx &= ~(1u << 2);  // SVM
     }
 }
 
@@ -166,6 +176,11 @@ bool emulate_io(PvVcpu& v, TrapFrame& f, const u8* insn, usize len) {
     return true;
 }
 
+void set_tsc(TrapFrame& f, u64 tsc) {
+    f.rax = static_cast<u32>(tsc);
+    f.rdx = tsc >> 32;
+}
+
 }  // namespace
 
 u64 guest_cr0(const PvVcpu& v) {
@@ -173,10 +188,21 @@ u64 guest_cr0(const PvVcpu& v) {
     return (read_cr0() & ~CR0_TS) | (v.virtual_ts ? CR0_TS : 0);
 }
 
-u64 guest_cr4() {
-    constexpr u64 PAE = 1u << 5, OSFXSR = 1u << 9, OSXMMEXCPT = 1u << 10;
-    return read_cr4() & (PAE | OSFXSR | OSXMMEXCPT);
-}
+// CR4 as a PV guest sees it (Xen's PV_CR4_GUEST_MASK and PV_CR4_GUEST_VISIBLE_MASK): the bits it
+// controls itself — TSD (loaded into the hardware while it runs) and DE (only remembered) — and a
+// read-only view of the hypervisor's PAE, MCE, OSFXSR and OSXMMEXCPT.  FSGSBASE and OSXSAVE, the
+// other two Xen lets a guest choose, go with features pvisor's CPUID does not offer (cpuid.cpp).
+namespace {
+constexpr u64 CR4_TSD = 1u << 2, CR4_DE = 1u << 3, CR4_PAE = 1u << 5, CR4_MCE = 1u << 6;
+constexpr u64 CR4_GUEST_MASK = CR4_TSD | CR4_DE;
+constexpr u64 CR4_VISIBLE_MASK = CR4_PAE | CR4_MCE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+}  // namespace
+
+u64 cr4_guest_bits(u64 cr4) { return cr4 & CR4_GUEST_MASK; }
+
+u64 guest_cr4(const PvVcpu& v) { return v.cr4_own | (read_cr4() & CR4_VISIBLE_MASK); }
+
+u64 hardware_cr4(const PvVcpu& v) { return (read_cr4() & ~CR4_TSD) | (v.cr4_own & CR4_TSD); }
 
 bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
     u8 insn[16];
@@ -226,6 +252,16 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
         if (!do_wrmsr(v, static_cast<u32>(f.rcx), (f.rdx << 32) | static_cast<u32>(f.rax))) return false;
         f.rip += at + 2;
         return true;
+    case 0x31:  // rdtsc: faults in the kernel too once it set CR4.TSD for its applications
+        set_tsc(f, rdtsc());
+        f.rip += at + 2;
+        return true;
+    case 0x01:  // rdtscp (0F 01 F9), likewise; TSC_AUX reads as 0 (do_rdmsr)
+        if (at + 2 >= len || insn[at + 2] != 0xf9) return false;
+        set_tsc(f, rdtsc());
+        f.rcx = 0;
+        f.rip += at + 3;
+        return true;
     case 0x09:  // wbinvd: nothing for a guest to flush that we would let it
         f.rip += at + 2;
         return true;
@@ -266,7 +302,7 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
             case 0: val = guest_cr0(v); break;
             case 2: val = v.vcpu_info ? v.vcpu_info->arch.cr2 : 0; break;
             case 3: val = v.kernel_cr3; break;
-            case 4: val = guest_cr4(); break;
+            case 4: val = guest_cr4(v); break;
             default: return false;
             }
             gpr(f, reg) = val;
@@ -284,7 +320,11 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
             case 2:
                 if (v.vcpu_info) v.vcpu_info->arch.cr2 = val;
                 break;
-            default: return false;  // CR3 loads go through mmuext_op (validated tables)
+            case 4:  // Linux writes it directly (cr4_update_irqsoff): keep what is the guest's
+                v.cr4_own = cr4_guest_bits(val);
+                if (u64 hw = hardware_cr4(v); hw != read_cr4()) write_cr4(hw);
+                break;
+            default: return false;
             }
         }
         f.rip += at + 3;

@@ -8,6 +8,8 @@
 #include "lib/string.hpp"
 
 #include <arch/cpu.hpp>
+#include <arch/layout.hpp>
+#include <arch/mm.hpp>
 
 #include <xen/memory.h>
 
@@ -40,6 +42,12 @@ void machine_map_init(const BootInfo& bi, const AcpiInfo& acpi) {
         const u64 top = (u64{1} << 40) >> PAGE_SHIFT;
         (void)g_map.deny(top - ((u64{3} << 32) >> PAGE_SHIFT), top - 1);
     }
+    // The frames that are I/O to the MMU (as Xen's dom_io frames): none is owned, since the
+    // allocator only ever held RAM above the first MiB.
+    auto* table = reinterpret_cast<PageInfo*>(FRAMETABLE_VIRT_START);
+    g_map.io_frames(mm::frames().nr_frames(), [&](u64 first, u64 end) {
+        for (u64 m = first; m < end; ++m) table[m].io = true;
+    });
 }
 
 long machine_memory_map(PvVcpu& v, u64 arg) {

@@ -18,10 +18,12 @@ namespace pv::arch::pv {
 class X86MmEnv {
 public:
     PageInfo* ram_frame(u64 mfn) const {
-        // Every frame the frame table covers is RAM or a hole below the top of RAM; frames the
-        // hypervisor never gave a domain have count 0, which keeps guests away from them.
+        // The frame table spans RAM and the holes below its top; the holes, firmware areas and
+        // the first MiB are marked I/O (machine_map.cpp).  RAM frames the hypervisor never gave
+        // a domain have count 0, which keeps guests away from them.
         if (mfn >= mm::frames().nr_frames()) return nullptr;
-        return reinterpret_cast<PageInfo*>(FRAMETABLE_VIRT_START) + mfn;
+        PageInfo* pi = reinterpret_cast<PageInfo*>(FRAMETABLE_VIRT_START) + mfn;
+        return pi->io ? nullptr : pi;
     }
     u64* table(u64 mfn) const { return static_cast<u64*>(phys_to_virt(mfn << PAGE_SHIFT)); }
     bool io_mapping_permitted(Owner d, u64 mfn) const {

@@ -62,6 +62,7 @@ struct PvVcpu {
     u64 iobmp = 0;          // PHYSDEVOP_set_iobitmap: the guest's I/O bitmap (a kernel address)
     u32 iobmp_limit = 0;    // and how many ports it covers
     bool virtual_ts = false;  // CR0.TS as the guest sees it (fpu_taskswitch)
+    u64 cr4_own = 0;          // the CR4 bits the guest controls (CR4_GUEST_MASK), as it set them
     u64 gdt_frames[14] = {};      // set_gdt: the guest's descriptor frames (0: none)
     unsigned gdt_nr_frames = 0;
     u64 gdt_entries = 0;
@@ -120,6 +121,7 @@ namespace pv::arch::pv {
 struct PvDomain {
     domid_t id = 0;
     bool privileged = false;
+    std::atomic<u64> mcg_status{0};  // the virtual MCG_STATUS (emulate.cpp's vMCE)
     DomainState state = DomainState::building;
     u8 shutdown_reason = 0;
     // The reason reported: the first one set, by SCHEDOP_shutdown_code or the shutdown itself
@@ -224,7 +226,13 @@ inline unsigned virtual_cpl(const PvVcpu& v) { return !v.kernel_mode ? 3 : archi
 // CR0 and CR4 as the vCPU sees them (MOV from CR, getvcpucontext's ctrlreg[0] and [4], as Xen):
 // the real CR0 with the vCPU's virtual TS; of CR4, PAE, OSFXSR and OSXMMEXCPT (emulate.cpp).
 u64 guest_cr0(const PvVcpu& v);
-u64 guest_cr4();
+u64 guest_cr4(const PvVcpu& v);
+// CPUID leaf/sub as a PV guest sees it (cpuid.cpp).
+void pv_cpuid(u32 leaf, u32 sub, CpuidResult& r);
+// The bits of a CR4 value a PV guest may set (the rest of what it writes is dropped, as Xen's
+// pv_fixup_guest_cr4 does), and the CR4 the hardware runs v with.
+u64 cr4_guest_bits(u64 cr4);
+u64 hardware_cr4(const PvVcpu& v);
 
 // Builds domain 0 from the kernel (and optional initrd) boot modules, as Xen's dom0 builder
 // lays it out (xen-pv-abi.md §1).  Errors are reported on the console; false means no domain.

@@ -94,6 +94,7 @@ long vcpu_initialise(PvVcpu& v, const vcpu_guest_context_t& c) {
     if (c.flags & VGCF_i387_valid) mem_copy(v.fpu, &c.fpu_ctxt, sizeof v.fpu);
     else init_fpu(v);
     v.fpu_initialised = c.flags & VGCF_i387_valid;
+    v.cr4_own = cr4_guest_bits(c.ctrlreg[4]);
     mem_copy(v.traps, c.trap_ctxt, sizeof v.traps);
     v.ldt_base = c.ldt_base;
     v.ldt_ents = c.ldt_ents;
