@@ -5,7 +5,8 @@ set -euo pipefail
 # python3-matplotlib: the benchmark suite's chart (bench/run.py).
 # clang, libclang-rt-14-dev: libFuzzer for the host-side fuzz targets (tests/fuzz).
 # (The debian-vmlinuz test fetches Debian's kernel package with apt-get download and dpkg-deb,
-# both essential; its XZ test vectors come from python3's lzma module.)
+# both essential; its XZ test vectors come from python3's lzma module.  The Linux tests fetch
+# busybox-static the same way, tests/linux.)
 pkgs=(build-essential cmake ninja-build python3 libgtest-dev libxen-dev
       qemu-system-x86 grub-pc-bin grub-common xorriso mtools xen-hypervisor-4.17-amd64
       python3-matplotlib clang libclang-rt-14-dev)

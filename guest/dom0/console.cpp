@@ -1,6 +1,7 @@
 #include "guest/dom0/console.hpp"
 
 #include "guest/lib/console.hpp"
+#include "guest/lib/time.hpp"
 #include "lib/string.hpp"
 
 namespace dom0 {
@@ -37,6 +38,11 @@ long ConsoleService::attach(u32 domid, const char* name, u32 remote_port) {
     c->owner = this;
     c->domid = domid;
     c->used = true;
+    c->timed = timing_;
+    c->timed_line = timing_ && !timed_prefix_.empty();
+    c->timed_tsc = timer_tsc_;
+    c->timed_ns = timer_ns_;
+    timing_ = false;
     c->buffer.reset();
     pv::str_copy(c->name, name, sizeof(c->name));
     (void)drain(*c);  // whatever the domain wrote before we were there
@@ -69,7 +75,20 @@ bool ConsoleService::drain(Console& c) {
         total += n;
     }
     if (total) (void)xb::evtchn_send(c.port);
+    if (total && c.timed) {
+        c.timed = false;
+        print("dom0: create_to_console name=%s domid=%u domus=%u ticks=%lu ns=%lu\n", c.name, c.domid, timer_domus_,
+              rdtsc() - c.timed_tsc, loop_.now_ns() - c.timed_ns);
+    }
     return total >= sizeof(ring->out);
+}
+
+void ConsoleService::time_next_attach(u64 tsc, u64 ns) {
+    timing_ = true;
+    timer_tsc_ = tsc;
+    timer_ns_ = ns;
+    timer_domus_ = 0;
+    for (const Console& c : consoles_) timer_domus_ += c.used ? 1u : 0u;
 }
 
 void ConsoleService::Console::line(const char* s, usize n) {
@@ -80,6 +99,11 @@ void ConsoleService::Console::line(const char* s, usize n) {
         shown[i] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : s[i];
     }
     if (domid != owner->attached_) print("[%s] %.*s\n", name, static_cast<int>(n), shown);
+    if (timed_line && pv::StrView(s, n).starts_with(owner->timed_prefix_)) {
+        timed_line = false;
+        print("dom0: create_to_line name=%s domid=%u ticks=%lu ns=%lu\n", name, domid, rdtsc() - timed_tsc,
+              owner->loop_.now_ns() - timed_ns);
+    }
     if (owner->listener_) owner->listener_->line(domid, name, s, n);
 }
 

@@ -8,6 +8,11 @@
 // prompt (shell.hpp) reads commands from the serial line (terminal.hpp) forever: `xl ...`
 // (xl_backend.hpp), `ls`, `help`, `poweroff`.  Domain consoles appear as "[<name>] <line>".
 //
+// time_create=1 (user mode): each `xl create` prints the ticks to the new domain's first console
+// output (console.hpp), for bench/run.py; time_line=<prefix> also to its first line starting
+// with the prefix (time_line=pvinit:_shell: `_` stands for a space, which a command-line value
+// cannot hold).
+//
 // With mode=batch (or test=<name>) the manifest is a scenario instead:
 //
 //   domain <name> <kernel file> <memory> <ramdisk file or -> <command line...>
@@ -32,6 +37,7 @@
 #include "guest/lib/console.hpp"
 #include "guest/lib/entry_state.hpp"
 #include "guest/lib/hypercall.hpp"
+#include "guest/lib/time.hpp"
 #include "lib/format.hpp"
 
 namespace dom0 {
@@ -112,6 +118,21 @@ public:
     }
 };
 
+// xenstored's arena grows into domain 0's spare memory, taken from the toolstack's: its scratch
+// is in use only while the builder runs, which makes no XenStore request, so the store never
+// grows under it.
+class SpareMemory final : public StoreService::Memory {
+public:
+    explicit SpareMemory(pvb::OwnMemory& m) : m_(m) {}
+    void* take(usize bytes) override {
+        pv::Diagnostics quiet;
+        pv::Result<u8*> r = m_.take(bytes, quiet);
+        return r ? *r : nullptr;
+    }
+private:
+    pvb::OwnMemory& m_;
+};
+
 const u8* initrd_file(StrView name, usize* size) {
     pv::Diagnostics diags;
     pvb::CpioEntry e;
@@ -138,6 +159,7 @@ void create_domain(Toolstack& ts, StrView line, usize pos) {
                                                (spec.ramdisk || ramdisk.equals("-")),
                 "a file is missing from the initrd, or the memory size is bad"))
         return;
+    spec.maxmem = spec.memory;
     ++g_nguests;
     pv::Diagnostics diags;
     pv::Result<domid_t> dom = ts.create(spec, diags);
@@ -314,11 +336,30 @@ void run(StoreService& store, ConsoleService& console, Toolstack& ts, xb::GrantM
     }
 }
 
+// The shell, each `xl create` timed to the new domain's first console output (time_create=1 on
+// domain 0's command line: bench/run.py's create figure), and with time_line=<prefix> also to
+// its first console line starting with the prefix.
+class TimedShell final : public Terminal::LineHandler {
+public:
+    TimedShell(Shell& shell, ConsoleService& console) : shell_(shell), console_(console) {}
+    void line(const char* s, usize n) override {
+        if (StrView(s, n).starts_with("xl create")) console_.time_next_attach(rdtsc(), g_loop.now_ns());
+        shell_.line(s, n);
+    }
+    const char* prompt() const override { return shell_.prompt(); }
+private:
+    Shell& shell_;
+    ConsoleService& console_;
+};
+
 // The user's domain 0: the autostart configs, then the prompt, forever.
-[[noreturn]] void prompt(StoreService& store, ConsoleService& console, Toolstack& ts, xb::GrantMapper& mapper) {
+[[noreturn]] void prompt(StoreService& store, ConsoleService& console, Toolstack& ts, xb::GrantMapper& mapper,
+                         bool time_create) {
     static Terminal term;
     static XlBackend xl(g_si, g_loop, store, console, ts, term);
-    static Shell shell(g_si, xl);
+    static Shell plain(g_si, xl, store.client());
+    static TimedShell timed(plain, console);
+    Terminal::LineHandler& shell = time_create ? static_cast<Terminal::LineHandler&>(timed) : plain;
     xl.init();
     if (!term.init(g_loop, shell)) {
         print("dom0: cannot bind VIRQ_CONSOLE: no prompt\n");
@@ -370,7 +411,8 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     static xb::GrantMapper mapper(si, grant_pages);
     volatile shared_info_t* shared = xb::shared_info(si);
     if (!verify("dom0.shared_info", shared != nullptr, "cannot map shared_info")) finish();
-    g_loop.init(shared);
+    if (!verify("dom0.event_loop", g_loop.init(shared), "cannot register the event callback or bind VIRQ_TIMER"))
+        finish();
     // Never destroyed (domain 0 ends by powering off): placed, not a function-local static, whose
     // destructor would need the C++ runtime's atexit.
     alignas(StoreService) static u8 store_mem[sizeof(StoreService)];
@@ -378,8 +420,17 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     static ConsoleService console(g_loop, mapper);
     static Toolstack ts(si, store, console);
     if (!verify("dom0.xenstored", store.init(), "the XenStore arena or VIRQ_DOM_EXC failed")) finish();
+    static SpareMemory spare(ts.own_memory());
+    store.set_memory(&spare);
     if (!verify("dom0.initrd", si->mod_start && si->mod_len, "no initrd")) finish();
-    if (!batch) prompt(store, console, ts, mapper);
+    if (!batch) {
+        static char prefix[64];
+        const StrView want = cmdline_value(cmd, "time_line");
+        usize n = 0;
+        for (; n < want.len && n + 1 < sizeof(prefix); ++n) prefix[n] = want.ptr[n] == '_' ? ' ' : want.ptr[n];
+        console.time_line(StrView(prefix, n));
+        prompt(store, console, ts, mapper, cmdline_value(cmd, "time_create").equals("1"));
+    }
     run(store, console, ts, mapper);
     if (g_checks) finish();
     console_flush();

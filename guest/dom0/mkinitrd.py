@@ -16,10 +16,14 @@ the given kernels under their own names, the files of each --dir NAME=DIR under 
 `manifest` with one "autostart <config>" line per --autostart (none by default):
 
 Usage: mkinitrd.py --store OUTPUT KERNEL... [--dir NAME=DIR]... [--autostart CONFIG]...
+                   [--gzip KERNEL]...
+
+--gzip also packs a gzip-compressed copy of KERNEL as <name>.gz (a compressed kernel for xl).
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import sys
 from pathlib import Path
 
@@ -51,11 +55,13 @@ def store(argv: list[str]) -> int:
     parser.add_argument("kernels", type=Path, nargs="+")
     parser.add_argument("--dir", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--autostart", action="append", default=[], metavar="CONFIG")
+    parser.add_argument("--gzip", action="append", default=[], type=Path, metavar="KERNEL")
     args = parser.parse_args(argv)
     lines = ["# autostart <xl.cfg>: created at boot, as `xl create <xl.cfg>`"]
     lines += [f"autostart {cfg}" for cfg in args.autostart]
     files = [("manifest", ("\n".join(lines) + "\n").encode())]
     files += [(k.name, k.read_bytes()) for k in args.kernels]
+    files += [(k.name + ".gz", gzip.compress(k.read_bytes(), mtime=0)) for k in args.gzip]
     for spec in args.dir:
         name, _, folder = spec.partition("=")
         files += [(f"{name}/{f.name}", f.read_bytes()) for f in sorted(Path(folder).iterdir()) if f.is_file()]

@@ -21,6 +21,8 @@ constexpr const char* HELP =
     "Commands:\n"
     "  xl <command> [args]  manage domains as with Xen's xl (`xl help` lists its commands)\n"
     "  ls                   list the files of domain 0's store (kernels, configs)\n"
+    "  xenstore-ls [PATH]   list the XenStore tree under PATH\n"
+    "  xenstore-read PATH.. print the XenStore values at PATHs\n"
     "  help                 this text\n"
     "  poweroff             destroy every domain and power the machine off\n"
     "Ctrl-A three times switches the serial line to the hypervisor's debug keys and back;\n"
@@ -58,6 +60,8 @@ int Shell::run(const char* s, usize n) {
         list_files();
         return 0;
     }
+    if (cmd.equals("xenstore-ls")) return xenstore_ls(static_cast<int>(argc), argv);
+    if (cmd.equals("xenstore-read")) return xenstore_read(static_cast<int>(argc), argv);
     if (cmd.equals("poweroff")) power_off();
     print("sh: %s: command not found (try `help`)\n", argv[0]);
     return 127;
@@ -70,6 +74,70 @@ void Shell::list_files() {
     while (reader.next(e, diags))
         print("%10lu  %.*s\n", e.size, static_cast<int>(e.name.len), e.name.ptr);
     for (usize i = 0; i < diags.count(); ++i) print("ls: %s\n", diags.message(i));
+}
+
+// XenStore paths and values are bounded by the wire format (XENSTORE_ABS_PATH_MAX, and a
+// payload of XENSTORE_PAYLOAD_MAX).
+namespace {
+char g_value[XENSTORE_PAYLOAD_MAX + 1];
+char g_path[XENSTORE_ABS_PATH_MAX + 2];
+constexpr unsigned MAX_DEPTH = 32;
+}  // namespace
+
+int Shell::xenstore_read(int argc, char** argv) {
+    if (argc < 2) {
+        print("Usage: xenstore-read [-h] key [...]\n");
+        return 2;
+    }
+    for (int i = 1; i < argc; ++i) {
+        u32 len = 0;
+        if (const int rc = xs_.read(argv[i], g_value, sizeof(g_value), &len)) {
+            print("xenstore-read: couldn't read path %s: %s\n", argv[i], pv::errno_name(static_cast<pv::Errno>(rc)));
+            return 1;
+        }
+        print("%.*s\n", static_cast<int>(len), g_value);
+    }
+    return 0;
+}
+
+// Xen's xenstore-ls layout: each node as `name = "value"`, indented one space per level below
+// the listed path; children in the order the store gives them.
+bool Shell::list_tree(char* path, usize len, unsigned depth) {
+    static char names[MAX_DEPTH][XENSTORE_PAYLOAD_MAX + 1];
+    u32 n = 0;
+    if (depth >= MAX_DEPTH || xs_.directory(len ? path : "/", names[depth], sizeof(names[depth]), &n)) return false;
+    for (u32 at = 0; at < n;) {
+        const char* name = names[depth] + at;
+        const usize name_len = pv::str_len(name);
+        at += static_cast<u32>(name_len) + 1;
+        const usize child_len = len + 1 + name_len;
+        if (child_len + 1 > sizeof(g_path)) continue;
+        path[len] = '/';
+        pv::mem_copy(path + len + 1, name, name_len + 1);
+        u32 vlen = 0;
+        if (xs_.read(path, g_value, sizeof(g_value), &vlen)) vlen = 0;
+        print("%*s%s = \"%.*s\"\n", static_cast<int>(depth), "", name, static_cast<int>(vlen), g_value);
+        (void)list_tree(path, child_len, depth + 1);
+        path[len] = '\0';
+    }
+    return true;
+}
+
+int Shell::xenstore_ls(int argc, char** argv) {
+    const char* root = argc > 1 ? argv[1] : "/";
+    usize len = pv::str_len(root);
+    while (len > 0 && root[len - 1] == '/') --len;  // "/" lists from the top, "/a/" as "/a"
+    if (len + 1 > sizeof(g_path)) {
+        print("xenstore-ls: path too long\n");
+        return 1;
+    }
+    pv::mem_copy(g_path, root, len);
+    g_path[len] = '\0';
+    if (!list_tree(g_path, len, 0)) {
+        print("xenstore-ls: xs_directory (%s): not found\n", len ? g_path : "/");
+        return 1;
+    }
+    return 0;
 }
 
 void Shell::power_off() {

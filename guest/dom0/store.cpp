@@ -10,10 +10,11 @@ namespace dom0 {
 namespace {
 
 // Nodes, watches, transactions and queued output of every domain; XenStore has no other heap.
-// A domain's share is bounded by its memory quota (2.5 MiB, xenstored.hpp), so 16 MiB holds
-// five domains at their quota; beyond that domUs get ENOMEM, while the arena's last eighth stays
-// domain 0's, so the toolstack goes on.
-alignas(16) constinit u8 g_arena_mem[16 << 20];
+// A domain's share is bounded by its memory quota (2.5 MiB, xenstored.hpp); the arena starts
+// here and grows by GROW_STEP from domain 0's spare memory (store.hpp).  When that runs out
+// domUs get ENOMEM, while the arena's last eighth stays domain 0's, so the toolstack goes on.
+alignas(16) constinit u8 g_arena_mem[8 << 20];
+constexpr usize GROW_STEP = 4 << 20;
 alignas(4096) constinit u8 g_local_page[4096];
 
 // The connections' ring state (RingConn holds a request buffer of XENSTORE_PAYLOAD_MAX), placed
@@ -26,8 +27,8 @@ alignas(xb::XsClient) constinit u8 g_client_obj[sizeof(xb::XsClient)];
 }  // namespace
 
 bool StoreService::init() {
-    auto* arena = new (g_arena_obj) xs::Arena(g_arena_mem, sizeof(g_arena_mem));
-    core_ = new (g_core_obj) xs::Xenstored(*arena, xs::Quotas{}, this);
+    arena_ = new (g_arena_obj) xs::Arena(g_arena_mem, sizeof(g_arena_mem));
+    core_ = new (g_core_obj) xs::Xenstored(*arena_, xs::Quotas{}, this);
     if (!core_->init()) return false;
     auto* page = reinterpret_cast<xenstore_domain_interface*>(g_local_page);
     local_conn_ = new (g_conn_mem[MAX_DOMAINS]) xs::RingConn(0, page);
@@ -95,20 +96,42 @@ bool StoreService::on_event(u32 port) {
         break;
     }
     flush();
+    grow();
     return more;
 }
 
 void StoreService::serve_local() {
     (void)local_conn_->service(*core_);  // domain 0's own requests: no budget
     flush();
+    grow();
+}
+
+void StoreService::grow() {
+    // A quarter free (2 MiB at least) is far more than what is handled between two calls: one
+    // domain's ring, at most REQUESTS_PER_EVENT requests of at most a payload each.
+    if (!memory_ || arena_->capacity() - arena_->used() >= arena_->capacity() / 4) return;
+    void* more = memory_->take(GROW_STEP);
+    if (!more) {
+        memory_ = nullptr;  // domain 0 has no spare memory left: said once
+        print("xenstored: the store stays at %lu MiB: domain 0 has no spare memory\n", arena_->capacity() >> 20);
+        return;
+    }
+    arena_->grow(more, GROW_STEP);
+    print("xenstored: the store grows to %lu MiB\n", arena_->capacity() >> 20);
 }
 
 void StoreService::flush() {
     // Handling a request may queue output for any domain (watch events), or drop a connection:
     // every connection's queued output goes onto its ring (no requests are read here).
-    (void)local_conn_->service(*core_, 0);
-    for (Ring& r : rings_)
-        if (r.conn && r.conn->service(*core_, 0)) (void)xb::evtchn_send(r.port);
+    u32 ready[MAX_DOMAINS + 1];
+    const u32 n = core_->connections_with_output(ready, MAX_DOMAINS + 1);
+    for (u32 i = 0; i < n; ++i) {
+        if (ready[i] == 0) {
+            (void)local_conn_->service(*core_, 0);
+        } else if (Ring* r = find(ready[i])) {
+            if (r->conn->service(*core_, 0)) (void)xb::evtchn_send(r->port);
+        }
+    }
 }
 
 void StoreService::check_domains() {

@@ -9,6 +9,10 @@
 // queued output (replies, and watch events the request fired for others) goes onto its ring
 // and the domain is notified.
 //
+// The arena starts as a static block and grows into domain 0's spare memory (set_memory), a
+// step at a time whenever less than a quarter of it is free, as Xen's xenstored takes heap from
+// domain 0's kernel as domains use their quotas: it stops only when domain 0 has no frame left.
+//
 // Domain 0's own accesses are in-process: a ring page in our memory with an XsClient on one end
 // and the core on the other, served synchronously by the client's channel, so the toolstack uses
 // the same typed client as a domU.
@@ -22,7 +26,17 @@ namespace dom0 {
 
 class StoreService final : public xs::Backend, public EventHandler {
 public:
-    static constexpr unsigned MAX_DOMAINS = 48;
+    // Where the arena grows from: `bytes` of domain 0's memory, for good; nullptr when there is
+    // none left.
+    class Memory {
+    public:
+        virtual void* take(usize bytes) = 0;
+    protected:
+        ~Memory() = default;
+    };
+
+    // Domains served at once (the event loop serves 4096 ports, two a domain).
+    static constexpr unsigned MAX_DOMAINS = 128;
     // Requests served from one domain's ring per event before the others get their turn.
     static constexpr u32 REQUESTS_PER_EVENT = 32;
 
@@ -30,6 +44,8 @@ public:
 
     // The arena and tree, domain 0's connection, VIRQ_DOM_EXC.  false on failure.
     bool init();
+    // From then on the arena grows from `m` whenever less than a quarter of it is free.
+    void set_memory(Memory* m) { memory_ = m; }
     // Domain 0's client.
     xb::XsClient& client() { return *client_; }
     xs::Xenstored& core() { return *core_; }
@@ -64,12 +80,15 @@ private:
 
     void serve_local();
     void flush();
+    void grow();
     Ring* find(u32 domid);
 
     EventLoop& loop_;
     xb::GrantMapper& mapper_;
     Local local_;
     xs::Xenstored* core_ = nullptr;
+    xs::Arena* arena_ = nullptr;
+    Memory* memory_ = nullptr;
     xs::RingConn* local_conn_ = nullptr;
     xb::XsClient* client_ = nullptr;
     u32 virq_port_ = 0;

@@ -1,5 +1,6 @@
 #include "guest/dom0/toolstack.hpp"
 
+#include "core/bzimage.hpp"
 #include "guest/lib/builder/xenctl.hpp"
 #include "guest/lib/entry_state.hpp"
 #include "guest/lib/hypercall.hpp"
@@ -27,7 +28,8 @@ u32 perms_owner_reader(char* buf, usize size, u32 owner, u32 reader) {
 }  // namespace
 
 // Perms as libxl sets them: the domain's directory is dom0's, readable by the domain; the
-// directories a domain writes (data, control/shutdown, the console frontend) are its own.
+// nodes a domain writes (data, control/shutdown and the other OWN_NODES, the console frontend)
+// are its own.
 int Toolstack::write_tree(domid_t dom, const DomainSpec& spec, const pvb::BuiltDomain& b) {
     xb::XsClient& xs = store_.client();
     char base[40], path[96], v[32], perms[32];
@@ -50,15 +52,25 @@ int Toolstack::write_tree(domid_t dom, const DomainSpec& spec, const pvb::BuiltD
     put("name", spec.name);
     pv::format(v, sizeof(v), "%u", dom);
     put("domid", v);
-    pv::format(v, sizeof(v), "%lu", spec.memory / 1024);
+    pv::format(v, sizeof(v), "%lu", spec.maxmem / 1024);
     put("memory/static-max", v);
+    pv::format(v, sizeof(v), "%lu", spec.memory / 1024);
     put("memory/target", v);
+    for (u32 i = 0; i < spec.max_vcpus && !err; ++i) {
+        char rel[32];
+        pv::format(rel, sizeof(rel), "cpu/%u/availability", i);
+        put(rel, i < spec.vcpus ? "online" : "offline");
+    }
     pv::format(v, sizeof(v), "%u", b.store_evtchn);
     put("store/port", v);
     pv::format(v, sizeof(v), "%lu", b.store_mfn);
     put("store/ring-ref", v);
-    put("control/shutdown", "");
-    put("data", "");
+    // libxl__domain_make's nodes the domain writes: Linux announces its control features
+    // (control/feature-*) and fails loudly when it may not.
+    static constexpr const char* OWN_NODES[] = {"control/shutdown", "control/feature-poweroff",
+                                                "control/feature-reboot", "control/feature-suspend",
+                                                "control/sysrq", "data", "drivers", "feature", "attr", "error"};
+    for (const char* node : OWN_NODES) put(node, "");
     pv::format(v, sizeof(v), "%lu", b.console_mfn);
     put("console/ring-ref", v);
     pv::format(v, sizeof(v), "%u", b.console_evtchn);
@@ -67,8 +79,7 @@ int Toolstack::write_tree(domid_t dom, const DomainSpec& spec, const pvb::BuiltD
     put("console/type", "xenconsoled");
     put("console/output", "pty");
     const u32 n = perms_owner_reader(perms, sizeof(perms), dom, 0);
-    own("control/shutdown", n);
-    own("data", n);
+    for (const char* node : OWN_NODES) own(node, n);
     own("console", n);
     if (err) {
         (void)xs.transaction_end(tx, false);
@@ -77,13 +88,46 @@ int Toolstack::write_tree(domid_t dom, const DomainSpec& spec, const pvb::BuiltD
     return xs.transaction_end(tx, true);
 }
 
+Toolstack::Toolstack(const start_info_t* si, StoreService& store, ConsoleService& console)
+    : si_(si),
+      store_(store),
+      console_(console),
+      own_tables_(si->pt_base, reinterpret_cast<uptr>(__image_start)),
+      scratch_(si, reinterpret_cast<uptr>(__image_start), own_tables_) {}
+
+pv::Result<void> Toolstack::scratch(const DomainSpec& spec, pvb::BuildConfig& cfg, pv::Diagnostics& diags) {
+    pv::Result<pv::KernelImage> k = pv::kernel_probe(spec.kernel, spec.kernel_size, diags);
+    if (!k) return pv::error(k.error());
+    const u64 pages = spec.memory / pvb::PAGE_SIZE;
+    const u64 p2m_bytes = pages > pvb::STATIC_P2M_PAGES ? pv::align_up(pages * sizeof(u64), pvb::PAGE_SIZE) : 0;
+    const u64 unpack_bytes = k->elf ? 0 : pv::align_up<u64>(k->decompressed_size, pvb::PAGE_SIZE);
+    if (!p2m_bytes && !unpack_bytes) return pv::ok();
+    pv::Result<u8*> buf = scratch_.reserve(p2m_bytes + unpack_bytes, diags);
+    if (!buf) {
+        if (unpack_bytes) diags.error("the kernel decompresses to %lu MiB", (unpack_bytes + pvb::MiB - 1) / pvb::MiB);
+        return pv::error(buf.error());
+    }
+    if (p2m_bytes) {
+        cfg.p2m = reinterpret_cast<u64*>(*buf);
+        cfg.p2m_entries = pages;
+    }
+    if (unpack_bytes) {
+        cfg.unpack_buf = *buf + p2m_bytes;
+        cfg.unpack_size = unpack_bytes;
+    }
+    return pv::ok();
+}
+
 pv::Result<domid_t> Toolstack::create(const DomainSpec& spec, pv::Diagnostics& diags) {
     pvb::BuildConfig cfg;
+    if (pv::Result<void> s = scratch(spec, cfg, diags); !s) return pv::error(s.error());
     cfg.kernel = spec.kernel;
     cfg.kernel_size = spec.kernel_size;
     cfg.ramdisk = spec.ramdisk;
     cfg.ramdisk_size = spec.ramdisk_size;
     cfg.memory = spec.memory;
+    cfg.maxmem = spec.maxmem;
+    cfg.max_vcpus = spec.max_vcpus;
     cfg.cmdline = spec.cmdline;
     cfg.max_maptrack_frames = MAPTRACK_FRAMES;
     cfg.self_pt_base = si_->pt_base;

@@ -200,19 +200,13 @@ pv::Result<u32> XlBackend::build(const xlcfg::DomainConfig& cfg) {
     for (Record& r : records_)
         if (!r.used && !rec) rec = &r;
     if (!rec) return pv::error(XEN_ENOSPC);
-    // The builder lays out vCPU 0 only, and keeps the domain's p2m in a fixed table.
-    if (cfg.maxvcpus != 1) {
-        print("libxl: error: the domain builder sets up one vCPU: maxvcpus must be 1\n");
-        return pv::error(XEN_EOPNOTSUPP);
-    }
-    if (cfg.maxmem_mib * pvb::MiB > pvb::MAX_DOMAIN_PAGES * pvb::PAGE_SIZE) {
-        print("libxl: error: the domain builder takes at most %lu MiB\n", pvb::MAX_DOMAIN_PAGES * pvb::PAGE_SIZE / pvb::MiB);
-        return pv::error(XEN_ENOMEM);
-    }
     DomainSpec spec;
     spec.name = cfg.name;
     spec.cmdline = cfg.cmdline;
     spec.memory = cfg.memory_mib * pvb::MiB;
+    spec.maxmem = cfg.maxmem_mib * pvb::MiB;
+    spec.max_vcpus = cfg.maxvcpus;
+    spec.vcpus = cfg.vcpus;
     const char* data = nullptr;
     if (pv::Result<void> r = read_file(cfg.kernel, &data, &spec.kernel_size); !r) return pv::error(r.error());
     spec.kernel = reinterpret_cast<const u8*>(data);
@@ -224,16 +218,14 @@ pv::Result<u32> XlBackend::build(const xlcfg::DomainConfig& cfg) {
     pv::Result<domid_t> dom = ts_.create(spec, diags);
     report(diags);
     if (!dom) return pv::error(dom.error());
-    // What the builder does not: the hard limit above the target (libxl: maxmem + 1 MiB of
-    // slack), and the scheduler parameters and affinity from the config.
+    // What the builder does not: the scheduler parameters and each vCPU's affinity from the
+    // config.  (maxmem is memory/static-max only: Xen 4.17's libxl__build_pre sets max_pages
+    // from memory, plus 1 MiB, whatever maxmem says.)
     pv::Result<void> r = pv::ok();
-    if (cfg.maxmem_mib != cfg.memory_mib) {
-        r = set_max_memory(*dom, cfg.maxmem_mib * 1024);
-    }
-    if (r && (cfg.weight != xl::CreditParams{}.weight || cfg.cap != 0))
+    if (cfg.weight != xl::CreditParams{}.weight || cfg.cap != 0)
         r = pvb::set_credit(*dom, static_cast<pv::u16>(cfg.weight), static_cast<pv::u16>(cfg.cap), diags);
-    if (r && cfg.affinity[0] != xlcfg::DomainConfig::ALL_CPUS)
-        r = pvb::set_hard_affinity(*dom, 0, cfg.affinity[0], diags);
+    for (u32 v = 0; r && v < cfg.maxvcpus && v < xlcfg::DomainConfig::MAX_VCPUS; ++v)
+        if (cfg.affinity[v] != xlcfg::DomainConfig::ALL_CPUS) r = pvb::set_hard_affinity(*dom, v, cfg.affinity[v], diags);
     if (!r) {
         report(diags);
         pv::Diagnostics quiet;
@@ -479,8 +471,16 @@ pv::Result<void> XlBackend::console(u32 domid) {
     ConsoleInput in(console_, domid);
     console_.set_attached(domid);
     term_.set_raw(&in);
-    // Until Ctrl-] or the domain is gone.
-    while (term_.raw_active() && pvb::domain_info(static_cast<domid_t>(domid), quiet)) loop_.run_once(0);
+    // Until Ctrl-] or the domain is gone.  Its shutdown is acted on meanwhile (on_poweroff and
+    // the others), as xl's daemon does while the console client runs: a guest that powers off
+    // with on_poweroff="destroy" ends the session.
+    u64 seen = store_.dom_exc_count();
+    while (term_.raw_active() && pvb::domain_info(static_cast<domid_t>(domid), quiet)) {
+        loop_.run_once(0);
+        if (store_.dom_exc_count() == seen) continue;
+        seen = store_.dom_exc_count();
+        reap();
+    }
     term_.set_raw(nullptr);
     console_.set_attached(DOMID_INVALID);
     console_write("\n", 1);

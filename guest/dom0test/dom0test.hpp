@@ -46,6 +46,9 @@ u64 now_ns();
 void sleep_until(u64 until);
 u64 await_memory(u64 baseline);
 
+// physdev.cpp: physical IRQs (map a GSI, set it up, bind, EOI, close, unmap), Xen's errors.
+void check_physdev();
+
 // attack.cpp: mode=attack (the attack suite beside a victim) and mode=fuzz (the hypercall
 // fuzzer as a domU beside a victim).
 void run_attacks();

@@ -30,6 +30,10 @@
 #include "guest/lib/hypercall.hpp"
 #include "lib/format.hpp"
 
+#include <xen/arch-x86/cpufeatureset.h>
+#include <xen/arch-x86/xen-mca.h>
+#include <xen/platform.h>
+
 namespace dom0t {
 
 const start_info_t* g_si;
@@ -203,6 +207,96 @@ void run_domu(StrView line) {
     }
 }
 
+// What `xl info` shows as hw_caps and xen_commandline.  physinfo's hw_cap: the CPU's feature
+// words in Xen's featureset order (word 0 CPUID.1:EDX, word 2 CPUID.0x80000001:EDX, ...), so an
+// x86-64 CPU has FPU, TSC and LM.  XENVER_commandline: the hypervisor's own command line, the
+// image name the loader puts first already dropped (both tests boot "console=com1 ...").
+void check_host_info() {
+    xen_sysctl op{};
+    pv::Diagnostics diags;
+    if (pvb::sysctl(op, XEN_SYSCTL_physinfo, diags)) {
+        const u32* cap = op.u.physinfo.hw_cap;
+        info("hw_cap %08x:%08x:%08x:%08x:%08x:%08x:%08x:%08x", cap[0], cap[1], cap[2], cap[3], cap[4], cap[5],
+             cap[6], cap[7]);
+        auto has = [cap](unsigned feature) { return (cap[feature / 32] >> (feature % 32)) & 1; };
+        CHECK("host.hw_cap", has(XEN_X86_FEATURE_FPU) && has(XEN_X86_FEATURE_TSC) && has(XEN_X86_FEATURE_LM));
+    } else {
+        check_fail("host.hw_cap", "%s", first_error(diags));
+    }
+    xen_commandline_t line{};
+    const long rc = hc::xen_version(XENVER_commandline, &line);
+    const StrView l(line, pv::str_nlen(line, sizeof(line)));
+    info("hypervisor command line: %.*s", static_cast<int>(l.len), l.ptr);
+    check("host.xen_commandline", rc == 0 && l.starts_with("console=") && !cmdline_value(l, "dom0_mem").empty(),
+          "rc %ld", rc);
+}
+
+// The platform calls Linux as domain 0 makes about the physical CPUs: XENPF_get_cpuinfo (its
+// xen-pcpu driver) and the mca hypercall's XEN_MC_physcpuinfo and XEN_MC_fetch (its mcelog).
+long platform_op(xen_platform_op_t& op) {
+    op.interface_version = XENPF_INTERFACE_VERSION;
+    return pvg::hypercall(__HYPERVISOR_platform_op, reinterpret_cast<u64>(&op));
+}
+
+long mca(xen_mc_t& op) {
+    op.interface_version = XEN_MCA_INTERFACE_VERSION;
+    return pvg::hypercall(__HYPERVISOR_mca, reinterpret_cast<u64>(&op));
+}
+
+void check_platform() {
+    xen_sysctl phys{};
+    pv::Diagnostics diags;
+    const u32 cpus = pvb::sysctl(phys, XEN_SYSCTL_physinfo, diags) ? phys.u.physinfo.nr_cpus : 0;
+    xen_platform_op_t op{};
+    op.cmd = XENPF_get_cpuinfo;
+    op.u.pcpu_info.xen_cpuid = 0;
+    long rc = platform_op(op);
+    check("platform.get_cpuinfo_cpu0",
+          rc == 0 && op.u.pcpu_info.flags == XEN_PCPU_FLAGS_ONLINE && op.u.pcpu_info.max_present + 1 == cpus,
+          "rc %ld flags %u max_present %u (%u CPUs)", rc, op.u.pcpu_info.flags, op.u.pcpu_info.max_present, cpus);
+    op = {};
+    op.cmd = XENPF_get_cpuinfo;
+    op.u.pcpu_info.xen_cpuid = cpus;
+    rc = platform_op(op);
+    check("platform.get_cpuinfo_absent", rc == 0 && op.u.pcpu_info.flags == XEN_PCPU_FLAGS_INVALID,
+          "rc %ld flags %u", rc, op.u.pcpu_info.flags);
+    op = {};
+    op.cmd = XENPF_get_cpuinfo;
+    op.interface_version = XENPF_INTERFACE_VERSION + 1;
+    rc = pvg::hypercall(__HYPERVISOR_platform_op, reinterpret_cast<u64>(&op));
+    CHECK_EQ("platform.bad_version", rc, -XEN_EACCES);
+
+    xen_mc_t mc{};
+    mc.cmd = XEN_MC_physcpuinfo;
+    rc = mca(mc);
+    check("mca.physcpuinfo_count", rc == 0 && mc.u.mc_physcpuinfo.ncpus == cpus, "rc %ld ncpus %u (%u CPUs)", rc,
+          mc.u.mc_physcpuinfo.ncpus, cpus);
+    static xen_mc_logical_cpu_t logical[4];
+    mc = {};
+    mc.cmd = XEN_MC_physcpuinfo;
+    mc.u.mc_physcpuinfo.ncpus = 4;
+    set_xen_guest_handle(mc.u.mc_physcpuinfo.info, logical);
+    rc = mca(mc);
+    u32 n = mc.u.mc_physcpuinfo.ncpus;
+    bool numbered = rc == 0 && n == (cpus < 4 ? cpus : 4);
+    for (u32 i = 0; numbered && i < n; ++i) numbered = logical[i].mc_cpunr == i && logical[i].mc_nmsrvals >= 1;
+    check("mca.physcpuinfo_cpus", numbered, "rc %ld ncpus %u, cpu0 nr %u apic %u vendor '%.12s'", rc, n,
+          logical[0].mc_cpunr, logical[0].mc_apicid, logical[0].mc_vendorid);
+    static u8 telemetry[4096];
+    mc = {};
+    mc.cmd = XEN_MC_fetch;
+    mc.u.mc_fetch.flags = XEN_MC_NONURGENT;
+    set_xen_guest_handle(mc.u.mc_fetch.data, reinterpret_cast<struct mc_info*>(telemetry));
+    rc = mca(mc);
+    check("mca.fetch_nodata", rc == 0 && (mc.u.mc_fetch.flags & XEN_MC_NODATA), "rc %ld flags %#x", rc,
+          mc.u.mc_fetch.flags);
+    mc = {};
+    mc.cmd = XEN_MC_physcpuinfo;
+    mc.interface_version = XEN_MCA_INTERFACE_VERSION + 1;
+    rc = pvg::hypercall(__HYPERVISOR_mca, reinterpret_cast<u64>(&mc));
+    CHECK_EQ("mca.bad_version", rc, -XEN_EACCES);
+}
+
 }  // namespace
 }  // namespace dom0t
 
@@ -222,6 +316,8 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     report(diags);
     if (!check("dom0.physinfo", baseline.ok(), "%s", first_error(diags))) finish();
     info("free pages at start: %lu", *baseline);
+    check_host_info();
+    check_platform();
 
     // The scheduler and lifecycle tests (sched.cpp) instead of the manifest's domUs.
     StrView mode = cmdline_value(guest_cmdline(si),
@@ -247,6 +343,9 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
         ++domus;
     }
     info("%u domUs run", domus);
+    // After the domUs: Xen frees what the pirq calls allocated later (RCU), which a domU's
+    // memory_returned would see; the wait below covers it.
+    check_physdev();
     u64 after = await_free_pages(*baseline);
     check("dom0.memory_returned", after == *baseline, "free pages %lu at start, %lu at the end", *baseline, after);
     finish();

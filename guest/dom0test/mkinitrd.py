@@ -32,10 +32,11 @@ def manifest() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def entry(name: str, data: bytes, mode: int, ino: int) -> bytes:
-    """One newc entry: the 110-byte header, the name (NUL-terminated) and data, each padded to 4."""
+def entry(name: str, data: bytes, mode: int, ino: int, rdev: tuple[int, int] = (0, 0)) -> bytes:
+    """One newc entry: the 110-byte header, the name (NUL-terminated) and data, each padded to 4.
+    rdev is a device node's (major, minor)."""
     namez = name.encode() + b"\0"
-    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(namez), 0]
+    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, *rdev, len(namez), 0]
     head = b"070701" + b"".join(b"%08x" % f for f in fields) + namez
     head += b"\0" * (-len(head) % 4)
     return head + data + b"\0" * (-len(data) % 4)

@@ -10,7 +10,8 @@
 // code set is the one getdomaininfo reports), so the builder sees the failure even if the ring
 // is lost.
 //
-// Command line: shutdown=<reason> expect_mem=<size> [ramdisk=<bytes>] [name=<label>], or
+// Command line: shutdown=<reason> expect_mem=<size> [expect_maxmem=<size>] [ramdisk=<bytes>]
+// [name=<label>] [ports=connected], or
 // mode=burn for the CPU-bound domU of the scheduler tests (burn.hpp), which checks nothing, or
 // mode=victim for the domain the attack suite must leave undisturbed (victim.hpp).
 #include "guest/domutest/burn.hpp"
@@ -25,6 +26,7 @@
 #include "guest/lib/xen.hpp"
 
 #include <xen/io/console.h>
+#include <xen/physdev.h>
 
 namespace {
 
@@ -66,6 +68,34 @@ void check_start_info(const start_info_t* si) {
         CHECK_EQ("start_info.nr_pages", si->nr_pages, expect_mem >> PAGE_SHIFT);
     else
         check_fail("start_info.nr_pages", "no expect_mem= on the command line");
+    // Its memory map, as the toolstack set it: one RAM entry from 0 to maxmem (expect_maxmem=,
+    // or expect_mem=).
+    u64 expect_maxmem = expect_mem;
+    (void)pv::parse_size(cmdline_value(g_cmdline, "expect_maxmem"), &expect_maxmem);
+    struct __attribute__((packed)) {
+        u64 addr, size;
+        u32 type;
+    } e820[2] = {};
+    xen_memory_map_t map{};
+    map.nr_entries = 2;
+    set_xen_guest_handle(map.buffer, e820);
+    const long rc = hc::memory_op(XENMEM_memory_map, &map);
+    check("memory_map.ram_to_maxmem",
+          rc == 0 && map.nr_entries == 1 && e820[0].addr == 0 && e820[0].size == expect_maxmem && e820[0].type == 1,
+          "rc %ld, %u entries, [%#lx, +%#lx) type %u", rc, map.nr_entries, e820[0].addr, e820[0].size, e820[0].type);
+    // XENMEM_set_memory_map is for the domain itself or a privileged one: domain 0's map is
+    // refused, as are more than Xen's 1024 entries and a buffer it cannot read.
+    xen_foreign_memory_map_t set{};
+    set.domid = 0;
+    set.map.nr_entries = 1;
+    set_xen_guest_handle(set.map.buffer, e820);
+    CHECK_EQ("memory_map.set_for_domain0", hc::memory_op(XENMEM_set_memory_map, &set), -XEN_EPERM);
+    set.domid = DOMID_SELF;
+    set.map.nr_entries = 1025;
+    CHECK_EQ("memory_map.set_too_many", hc::memory_op(XENMEM_set_memory_map, &set), -XEN_EINVAL);
+    set.map.nr_entries = 1;
+    set_xen_guest_handle(set.map.buffer, reinterpret_cast<void*>(0x1000));  // nothing maps page 1
+    CHECK_EQ("memory_map.set_bad_buffer", hc::memory_op(XENMEM_set_memory_map, &set), -XEN_EFAULT);
     // A domU: neither privileged nor the initial domain; libxenguest sets SIF_VIRT_P2M_4TOOLS.
     CHECK_EQ_HEX("start_info.flags", si->flags, SIF_VIRT_P2M_4TOOLS);
     CHECK("start_info.cmdline", pv::str_nlen(reinterpret_cast<const char*>(si->cmd_line), MAX_GUEST_CMDLINE) <
@@ -131,24 +161,54 @@ void check_shared_info(const start_info_t* si) {
     CHECK("shared_info.upcalls_masked", masked);
 }
 
+// Physical IRQs are domain 0's: a domU may not map, set up, bind or unmap one (one check line:
+// the console ring is small).
+void check_physical_irqs() {
+    physdev_map_pirq_t map{};
+    map.domid = DOMID_SELF;
+    map.type = MAP_PIRQ_TYPE_GSI;
+    map.index = map.pirq = 9;
+    physdev_setup_gsi_t gsi{};
+    gsi.gsi = 9;
+    evtchn_bind_pirq_t bind{};
+    bind.pirq = 9;
+    physdev_unmap_pirq_t unmap{};
+    unmap.domid = DOMID_SELF;
+    unmap.pirq = 9;
+    const long m = hc::physdev_op(PHYSDEVOP_map_pirq, &map), g = hc::physdev_op(PHYSDEVOP_setup_gsi, &gsi),
+               b = hc::event_channel_op(EVTCHNOP_bind_pirq, &bind), u = hc::physdev_op(PHYSDEVOP_unmap_pirq, &unmap);
+    check("physdev.denied", m == -XEN_EPERM && g == -XEN_EPERM && b == -XEN_EPERM && u == -XEN_EPERM,
+          "map %ld setup %ld bind %ld unmap %ld", m, g, b, u);
+}
+
 void check_hypercalls(const start_info_t* si) {
     long via_syscall = hc::xen_version<Via::Syscall>(XENVER_version, nullptr);
     long via_page = hc::xen_version<Via::Page>(XENVER_version, nullptr);
     CHECK("hypercall_page.filled", via_syscall > 0 && via_page == via_syscall);
-    // Both ports the builder allocated wait, unbound, for dom0.
+    // The hypervisor's command line is domain 0's to read: Xen's XSM default answers "<denied>".
+    xen_commandline_t line{};
+    const long rc_line = hc::xen_version(XENVER_commandline, &line);
+    check("xen_version.commandline_denied", rc_line == 0 && pv::StrView(line).equals("<denied>"), "rc %ld", rc_line);
+    // Both ports the builder allocated wait, unbound, for dom0; with ports=connected (built by
+    // dom0.elf's toolstack) xenstored and the console backend have bound them before we run.
+    const bool connected = cmdline_value(g_cmdline, "ports").equals("connected");
     const u32 ports[] = {si->store_evtchn, si->console.domU.evtchn};
     for (u32 port : ports) {
         evtchn_status_t st{};
         st.dom = DOMID_SELF;
         st.port = port;
         long rc = hc::event_channel_op(EVTCHNOP_status, &st);
-        const char* name = port == si->store_evtchn ? "evtchn.store_unbound" : "evtchn.console_unbound";
-        check(name, port != 0 && rc == 0 && st.status == EVTCHNSTAT_unbound && st.u.unbound.dom == 0,
-              "port %u: rc %ld status %u", port, rc, st.status);
+        const bool store = port == si->store_evtchn;
+        const char* name = connected ? (store ? "evtchn.store_connected" : "evtchn.console_connected")
+                                     : (store ? "evtchn.store_unbound" : "evtchn.console_unbound");
+        const bool state = connected ? st.status == EVTCHNSTAT_interdomain && st.u.interdomain.dom == 0
+                                     : st.status == EVTCHNSTAT_unbound && st.u.unbound.dom == 0;
+        check(name, port != 0 && rc == 0 && state, "port %u: rc %ld status %u", port, rc, st.status);
     }
     // What a domU may not do on a release build (the reason this kernel reports via its ring).
     long rc = hc::console_io(CONSOLEIO_write, 1, "x");
     info("CONSOLEIO_write from a domU: %ld", rc);
+    check_physical_irqs();
 }
 
 void check_ramdisk(const start_info_t* si) {
@@ -223,7 +283,9 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     g_si = si;
     g_cmdline = guest_cmdline(si);
     g_ring = console_ring(si);
-    use_console_ring(si);
+    // A console backend that is connected (ports=connected) drains the ring as it is told to.
+    const bool connected = cmdline_value(g_cmdline, "ports").equals("connected");
+    use_console_ring(si, connected, connected);
     set_report_prefix("domu");
     if (cmdline_value(g_cmdline, "mode").equals("burn")) burn();
     if (cmdline_value(g_cmdline, "mode").equals("victim")) victim(si);

@@ -3,11 +3,15 @@
 // line typed on its console (`xl console`) is answered, and domain 0's shutdown requests
 // (control/shutdown: `xl shutdown`, `xl reboot`) are obeyed with that reason.  With `mode=fault` on
 // its command line it executes an invalid instruction after greeting, with no trap handler: the
-// hypervisor crashes the domain (on_crash's test).
+// hypervisor crashes the domain (on_crash's test).  With `mode=fill` it first fills its share of
+// XenStore: nodes of FILL_VALUE bytes under data/fill until xenstored refuses one (its node
+// quota: ENOSPC), and says how many it wrote (the store's growth test).
+#include "guest/lib/check.hpp"
 #include "guest/lib/cmdline.hpp"
 #include "guest/lib/console.hpp"
 #include "guest/lib/hypercall.hpp"
 #include "guest/lib/xenbus/domu.hpp"
+#include "lib/format.hpp"
 
 namespace {
 
@@ -16,6 +20,21 @@ using namespace pvg;  // NOLINT
 constinit xb::Domu g_domu;
 
 constexpr usize LINE_MAX = 80;
+constexpr usize FILL_VALUE = 1800;
+
+// Writes nodes until one is refused; prints the count and the error.
+void fill_store() {
+    static char value[FILL_VALUE + 1];
+    for (usize i = 0; i < FILL_VALUE; ++i) value[i] = static_cast<char>('a' + i % 26);
+    u32 n = 0;
+    int err = 0;
+    for (; n < 100'000; ++n) {
+        char path[48];
+        pv::format(path, sizeof(path), "data/fill/%u/%u", n / 100, n);
+        if ((err = g_domu.store().write(path, value))) break;
+    }
+    print("hello: filled XenStore with %u nodes, then %s\n", n, errno_name(err));
+}
 
 }  // namespace
 
@@ -27,6 +46,7 @@ extern "C" [[noreturn]] void guest_main(const start_info_t* si) {
     (void)g_domu.store().read("domid", domid, sizeof(domid), &len);
     print("hello: Hello from %s (domain %s)\n", name, domid);
     const pv::StrView cmd = guest_cmdline(si);
+    if (cmdline_value(cmd, "mode").equals("fill")) fill_store();
     if (cmdline_value(cmd, "mode").equals("fault")) {
         print("hello: executing ud2\n");
         console_flush();

@@ -10,6 +10,7 @@ namespace {
 
 constinit volatile xencons_interface* g_ring = nullptr;
 constinit bool g_wait = false;
+constinit u32 g_notify_port = 0;  // 0: no notification
 // Yields before a full ring's output is dropped: domain 0 polls every few milliseconds.
 constexpr unsigned MAX_YIELDS = 20000;
 
@@ -29,6 +30,10 @@ void ring_write(const char* s, usize n) {
         asm volatile("" ::: "memory");  // the byte before the index (x86 keeps stores in order)
     }
     g_ring->out_prod = prod;
+    if (g_notify_port) {
+        evtchn_send_t send{g_notify_port};
+        (void)hc::event_channel_op(EVTCHNOP_send, &send);
+    }
 }
 
 }  // namespace
@@ -39,9 +44,10 @@ xencons_interface* console_ring(const start_info_t* si) {
                                                 (m2p[si->console.domU.mfn] << PAGE_SHIFT));
 }
 
-void use_console_ring(const start_info_t* si, bool wait_for_space) {
+void use_console_ring(const start_info_t* si, bool wait_for_space, bool notify) {
     g_ring = console_ring(si);
     g_wait = wait_for_space;
+    g_notify_port = notify ? si->console.domU.evtchn : 0;
     set_console_writer(ring_write);
 }
 

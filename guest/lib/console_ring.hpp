@@ -15,7 +15,9 @@ xencons_interface* console_ring(const start_info_t* si);
 
 // Sends every finished console line into that ring from now on.  With `wait_for_space`, a full
 // ring makes the writer yield the CPU until its domain 0 drains it (for a while; then the rest
-// of the line is dropped); without, what does not fit is dropped at once.
-void use_console_ring(const start_info_t* si, bool wait_for_space = false);
+// of the line is dropped); without, what does not fit is dropped at once.  With `notify`, each
+// write ends with EVTCHNOP_send on the console port, for a backend that drains on that event
+// (domain 0's console service).
+void use_console_ring(const start_info_t* si, bool wait_for_space = false, bool notify = false);
 
 }  // namespace pvg

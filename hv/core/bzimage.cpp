@@ -52,8 +52,21 @@ Result<KernelImage> kernel_probe(const u8* data, usize size, Diagnostics& diags)
         k.elf_size = size;
         return k;
     }
+    // A gzip-compressed ELF, as Xen's dom0 builder (bzimage_headroom) and libxenguest
+    // (xc_dom_try_gunzip) take it: the size is the member's trailer (ISIZE).
+    static constexpr u8 GZIP_MAGIC[] = {0x1f, 0x8b};
+    if (starts_with(data, size, GZIP_MAGIC, sizeof GZIP_MAGIC)) {
+        if (size < 6 || (k.decompressed_size = le(data + size - 4, 4)) == 0) {
+            diags.error("gzip image: too short, or it declares an uncompressed size of zero");
+            return invalid();
+        }
+        k.compression = KernelCompression::gzip;
+        k.payload = data;
+        k.payload_size = size;
+        return k;
+    }
     if (size < SETUP_END || le(data + BOOT_FLAG, 2) != 0xaa55 || mem_compare(data + HEADER, "HdrS", 4) != 0) {
-        diags.error("neither an ELF nor a bzImage (no ELF magic, no boot sector with \"HdrS\")");
+        diags.error("neither an ELF nor a bzImage nor a gzip-compressed ELF (no ELF or gzip magic, no boot sector with \"HdrS\")");
         return invalid();
     }
     k.bzimage = true;

@@ -39,7 +39,8 @@ struct KernelImage {
     usize decompressed_size = 0; // what kernel_decompress needs and writes
 };
 
-// Recognises `data` as an ELF (passed through) or a bzImage; anything else is refused.
+// Recognises `data` as an ELF (passed through), a gzip-compressed ELF (a raw gzip member, as
+// Xen and libxenguest accept one) or a bzImage; anything else is refused.
 Result<KernelImage> kernel_probe(const u8* data, usize size, Diagnostics& diags);
 
 // Decompresses a compressed bzImage payload into `out` (at least decompressed_size bytes) with

@@ -401,8 +401,21 @@ int parse_bool(StrView s) {
 
 OptionTable boot_option_table() { return {OPTIONS, array_size(OPTIONS)}; }
 
+namespace {
+
+// Xen keeps its own part of the line whole, cut where " -- " starts dom0's.
+void save_cmdline(StrView line, BootOptions& out) {
+    while (line.len && is_space(line[line.len - 1])) line = line.substr(0, line.len - 1);
+    const usize n = min(line.len, sizeof(out.saved_cmdline) - 1);
+    if (n) mem_copy(out.saved_cmdline, line.ptr, n);
+    out.saved_cmdline[n] = '\0';
+}
+
+}  // namespace
+
 void parse_cmdline(StrView cmdline, BootOptions& out, Diagnostics& diags) {
     StrView line = cmdline.substr(0, cmdline.find('\0'));
+    save_cmdline(line, out);
     usize i = 0;
     for (;;) {
         while (i < line.len && is_space(line[i])) ++i;
@@ -411,6 +424,7 @@ void parse_cmdline(StrView cmdline, BootOptions& out, Diagnostics& diags) {
         while (i < line.len && !is_space(line[i])) ++i;
         StrView tok = line.substr(start, i - start);
         if (tok.equals("--")) {
+            save_cmdline(line.substr(0, start), out);
             keep_dom0_cmdline(line.substr(i), out, diags);
             break;
         }

@@ -123,7 +123,13 @@ struct BootOptions {
     char selftest[SELFTEST_LEN] = {};
     // Everything after "--", for dom0's command line.
     char dom0_cmdline[DOM0_CMDLINE_LEN] = {};
+    // The hypervisor's own part, before "--" (trailing blanks dropped): Xen's saved_cmdline,
+    // what XENVER_commandline answers to domain 0 (and `xl info` shows as xen_commandline).
+    char saved_cmdline[DOM0_CMDLINE_LEN] = {};
 };
+
+// The options the hypervisor booted with (parsed once, at boot).
+const BootOptions& boot_options();
 
 // ---------------------------------------------------------------------------------------------
 // The option table.

@@ -11,7 +11,8 @@
 // (evtchn_fifo.hpp), Xen's max_evtchns.  Each port is free, reserved (port 0
 // only: never allocated, its status reads "closed"), unbound (waiting for one named domain to
 // bind to it), interdomain (connected to a port of a peer domain, possibly itself), virq, ipi or
-// pirq (no physical IRQs yet: nothing creates one).  Each port also names the vCPU it notifies.
+// pirq (a physical IRQ of the domain's, core/pirq.hpp, bound through Env).  Each port also names
+// the vCPU it notifies.
 // Allocation takes the lowest free port up to the domain's max_port (Xen's max_evtchn_port) and
 // below the ABI's limit, then -ENOSPC; under the FIFO ABI a free port still LINKED on a queue is
 // skipped (Xen's evtchn_is_busy).  As Xen, port records come in buckets of 64 (a page of Xen's
@@ -27,6 +28,7 @@
 //   unbound port that accepts the closer again (the remote end is not freed: its owner may still
 //   be using it).
 // * A virq port is in its domain's VIRQ table (global VIRQs: vCPU 0's row) and vice versa.
+// * A pirq port is bound to its pirq through Env (pirq_bind) until it is closed (pirq_unbind).
 // * Closing a port clears its pending bit, so a reused port starts clean (the guest may still
 //   write its own bits).  Mask bits belong to the guest; only unmask touches them here.
 //
@@ -98,7 +100,8 @@ class EventChannels;
 
 template <typename E>
 concept EvtchnEnv = requires(E& env, const E& cenv, domid_t d, domid_t other, unsigned vcpu,
-                             evtchn_port_t port, usize bytes, void* mem, void* page, u64 gfn) {
+                             evtchn_port_t port, usize bytes, void* mem, void* page, u64 gfn, u32 pirq,
+                             bool share) {
     // The event channels of live domain d; nullptr when there is none (-ESRCH).  A table must stay
     // valid while any operation may use it: a domain is freed only after destroy() returned and
     // no operation that could have looked it up is still running (Xen's RCU on domains).
@@ -130,6 +133,15 @@ concept EvtchnEnv = requires(E& env, const E& cenv, domid_t d, domid_t other, un
     { env.map_guest_page(d, gfn) } -> std::same_as<void*>;
     // Drops what map_guest_page took; page is its result.
     { env.unmap_guest_page(page) } -> std::same_as<void>;
+    // Physical IRQs (pirq: d's number); they take only the physical IRQs' own lock, never an
+    // event-channel one.  pirq_check (no lock held): EVTCHNOP_bind_pirq's checks before a port
+    // is taken, in Xen's order (-EINVAL beyond d's pirqs, -EPERM not mapped, -EEXIST bound).
+    // pirq_bind (d's lock held): binds it to port and lets the line interrupt (-EEXIST bound
+    // meanwhile, -EBUSY the line is not d's to have).  pirq_unbind (d's lock held): its port is
+    // being closed; the line is masked.
+    { env.pirq_check(d, pirq) } -> std::same_as<Result<void>>;
+    { env.pirq_bind(d, pirq, port, share) } -> std::same_as<Result<void>>;
+    { env.pirq_unbind(d, pirq) } -> std::same_as<void>;
 };
 
 namespace evtchn {

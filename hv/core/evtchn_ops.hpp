@@ -34,7 +34,7 @@ public:
     // ---- EVTCHNOP_*: self is the calling domain's table (Xen's current->domain) ----
 
     // HYPERVISOR_event_channel_op(cmd, arg) after the argument was copied in (evtchn_op_shape):
-    // 0 or -errno.  bind_pirq: -EPERM, no domain has access to a physical IRQ yet.
+    // 0 or -errno.
     long op(EventChannels& self, int cmd, EvtchnOpArgs& a);
 
     // A port of dom's that remote_dom (DOMID_SELF: the caller) may bind.  -ESRCH: no dom;
@@ -95,6 +95,21 @@ public:
         if (!port) return port;
         self.open(*port, PortState::virq, static_cast<u16>(vcpu), 0, virq);
         slot = *port;
+        return port;
+    }
+
+    // A port for physical IRQ pirq (mapped by PHYSDEVOP_map_pirq), notifying vCPU 0 (Xen's
+    // evtchn_bind_pirq).  Env checks and binds the pirq: -EINVAL / -EPERM / -EEXIST before a port
+    // is taken (bad pirq, not mapped, bound already), -EBUSY after (the line is not the domain's
+    // to have); then the port's errors.
+    Result<evtchn_port_t> bind_pirq(EventChannels& self, u32 pirq, bool will_share) {
+        if (Result<void> r = env_.pirq_check(self.id(), pirq); !r) return error(r.error());
+        reserve_bucket(self);
+        IrqSpinGuard g(self.lock_);
+        Result<evtchn_port_t> port = get_free_port(self);
+        if (!port) return port;
+        if (Result<void> r = env_.pirq_bind(self.id(), pirq, *port, will_share); !r) return error(r.error());
+        self.open(*port, PortState::pirq, 0, 0, pirq);
         return port;
     }
 
@@ -299,6 +314,18 @@ public:
         IrqSpinGuard g(d.lock_);
         evtchn_port_t port = d.virq_slot(virq, global ? 0 : vcpu);
         if (port == 0) return false;
+        deliver(d, port, d.notify(port));
+        return true;
+    }
+
+    // A physical IRQ fired: port of d's becomes pending if it is still bound to pirq (it may
+    // have been closed, or reused, since the interrupt handler looked).  Callable from
+    // interrupt handlers.
+    bool raise_pirq(EventChannels& d, evtchn_port_t port, u32 pirq) {
+        IrqSpinGuard g(d.lock_);
+        if (!d.valid(port)) return false;
+        const EventChannels::Port& c = d.port(port);
+        if (c.state != PortState::pirq || c.value != pirq) return false;
         deliver(d, port, d.notify(port));
         return true;
     }
@@ -571,8 +598,8 @@ template <EvtchnEnv Env> Result<void> EvtchnOps<Env>::close_port(EventChannels& 
             case PortState::free:
             case PortState::reserved: rc = XEN_EINVAL; break;
             case PortState::unbound:
-            case PortState::ipi:
-            case PortState::pirq: break;
+            case PortState::ipi: break;
+            case PortState::pirq: env_.pirq_unbind(d1.id(), c.value); break;
             case PortState::virq: {
                 evtchn_port_t& slot = d1.virq_slot(c.value, d1.notify(p1));
                 if (slot == p1) slot = 0;
@@ -624,7 +651,12 @@ template <EvtchnEnv Env> long EvtchnOps<Env>::op(EventChannels& self, int cmd, E
             if (r) a.bind_ipi.port = *r;
             return r ? 0 : -static_cast<long>(r.error());
         }
-        case EVTCHNOP_bind_pirq: return -static_cast<long>(XEN_EPERM);
+        case EVTCHNOP_bind_pirq: {
+            Result<evtchn_port_t> r =
+                bind_pirq(self, a.bind_pirq.pirq, (a.bind_pirq.flags & BIND_PIRQ__WILL_SHARE) != 0);
+            if (r) a.bind_pirq.port = *r;
+            return r ? 0 : -static_cast<long>(r.error());
+        }
         case EVTCHNOP_close: return close(self, a.close.port).as_return();
         case EVTCHNOP_send: return send(self, a.send.port).as_return();
         case EVTCHNOP_status: return status(self, a.status).as_return();

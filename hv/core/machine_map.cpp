@@ -17,6 +17,12 @@ void MachineMap::set_firmware(const MemoryRange* map, usize n) {
     }
 }
 
+bool MachineMap::denied(u64 pfn) const {
+    for (usize i = 0; i < ndenied_; ++i)
+        if (pfn >= denied_[i].first && pfn <= denied_[i].last) return true;
+    return false;
+}
+
 bool MachineMap::deny(u64 first, u64 last) {
     if (first > last) return false;
     // Merge with every range it touches, then insert in order.

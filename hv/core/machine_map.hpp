@@ -33,6 +33,8 @@ public:
     // The firmware map (sorted here) and the frames domain 0 may not map.
     void set_firmware(const MemoryRange* map, usize n);
     bool deny(u64 first_pfn, u64 last_pfn);
+    // Whether domain 0 may not map frame pfn (Xen's iomem_access_permitted, for MMIO).
+    bool denied(u64 pfn) const;
 
     // Produces the entries in order through emit(index, entry, firmware_left): firmware_left is
     // how many firmware entries remain counting this one (0 for an added reserved entry), which

@@ -25,6 +25,9 @@ concept MmEnv = requires(E& env, const E& cenv, u64 mfn, Owner d) {
     { cenv.table(mfn) } -> std::same_as<u64*>;
     // May domain d map the non-RAM frame mfn (Xen's iomem_access_permitted)?
     { cenv.io_mapping_permitted(d, mfn) } -> std::same_as<bool>;
+    // Must mappings of the permitted non-RAM frame mfn stay read-only (Xen's mmio_ro_ranges)?  A
+    // writable entry for it is stored without RW, as Xen forces it.
+    { cenv.io_read_only(mfn) } -> std::same_as<bool>;
     // May d put cache attributes (PWT/PCD/PAT) in L1 entries: does it have any I/O capability?
     { cenv.cache_attrs_permitted(d) } -> std::same_as<bool>;
     // The last reference to mfn, a frame of d's, is gone: give it back to the allocator (and

@@ -264,7 +264,10 @@ public:
     }
     // What a present entry that passed get_entry is stored as.
     u64 stored_form(unsigned level, u64 e) const {
-        if (level == 1 && !env_.ram_frame(pte::mfn(e))) e = pte::mmio_uncacheable(e);
+        if (level == 1 && !env_.ram_frame(pte::mfn(e))) {
+            e = pte::mmio_uncacheable(e);
+            if (env_.io_read_only(pte::mfn(e))) e &= ~pte::RW;
+        }
         return pte::adjust_for_guest(level, e);
     }
 

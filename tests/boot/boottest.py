@@ -13,6 +13,16 @@ Every run is bounded by --timeout: a hung boot is killed and reported, never lef
 previous --send's match), in order; TEXT takes Python escapes (\\x01 is Ctrl-A, \\r Enter).
 The serial port is then a pair of FIFOs beside the log (QEMU's pipe chardev, <name>.serial.in
 and .out); a thread copies what QEMU writes into the log.
+--clock REGEX1 REGEX2 TOLERANCE checks a guest's clock against the host's: REGEX1 and REGEX2
+each capture the guest's time in seconds (e.g. from /proc/uptime) in their first group; between
+the first line matching REGEX1 and the next matching REGEX2, the guest's time must advance by the
+host's time between the two lines' arrival (each line is timestamped as it arrives on the serial
+FIFO) within TOLERANCE (a fraction: 0.1 is 10%).  Both sides include the same printing delays,
+so a slow host makes both longer alike.
+--idle REGEX1 REGEX2 MAX checks that an idle guest leaves the host idle: between the first line
+matching REGEX1 and the next matching REGEX2, QEMU's CPU time (all its threads, from /proc) is at
+most MAX of the host's time (a fraction of one host CPU).  A vCPU that blocks when idle costs
+QEMU nothing; one that spins keeps a host CPU busy.
 
 On failure the serial log (and QEMU's own stderr) are printed with their paths.  The last line
 is always `PASS: <name>: ...` or `FAIL: <name>: ...`.
@@ -39,8 +49,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 POLL = 0.05          # seconds between looks at the serial log
+DRAIN_QUIET = 0.3    # seconds of silence on the serial FIFO that mean QEMU's output is all read
 HALT_GRACE = 1.0     # --halted: QEMU must still run this long after the last expectation
 QUIT_GRACE = 10.0    # seconds QEMU gets to exit after `quit` before it is killed
 LOG_TAIL = 400       # lines of serial log printed on failure
@@ -81,6 +93,26 @@ class Options:
     qemu: str
     extra: list[str] = field(default_factory=list)
     sends: list[tuple[str, bytes]] = field(default_factory=list)
+    clocks: list[ClockCheck] = field(default_factory=list)
+    idles: list[IdleCheck] = field(default_factory=list)
+
+
+@dataclass
+class ClockCheck:
+    """--clock: from the first line matching start to the next matching end, the guest's seconds
+    (each regex's first group) advance by the host's seconds within tolerance (a fraction)."""
+    start: str
+    end: str
+    tolerance: float
+
+
+@dataclass
+class IdleCheck:
+    """--idle: from the first line matching start to the next matching end, QEMU uses at most
+    max_cpu host CPU seconds per host second."""
+    start: str
+    end: str
+    max_cpu: float
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -100,6 +132,11 @@ def parse_args(argv: list[str]) -> Options:
                    help="must not appear anywhere in the serial log (repeatable)")
     p.add_argument("--send", action="append", nargs=2, default=[], metavar=("REGEX", "TEXT"),
                    help="type TEXT (Python escapes) into the serial line once REGEX is in the log (repeatable)")
+    p.add_argument("--clock", action="append", nargs=3, default=[], metavar=("REGEX1", "REGEX2", "TOLERANCE"),
+                   help="the guest's seconds captured by REGEX1 and REGEX2 advance by the host's time "
+                        "between those lines within TOLERANCE, a fraction (repeatable)")
+    p.add_argument("--idle", action="append", nargs=3, default=[], metavar=("REGEX1", "REGEX2", "MAX"),
+                   help="between those lines QEMU's CPU time is at most MAX of the host's time (repeatable)")
     p.add_argument("--exit-status", type=int, default=0, help="QEMU's expected exit status")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before QEMU is killed")
     p.add_argument("--halted", action="store_true",
@@ -128,11 +165,26 @@ def parse_args(argv: list[str]) -> Options:
             sends.append((rx, text.encode("latin-1").decode("unicode_escape").encode("latin-1")))
         except UnicodeError as e:
             p.error(f"bad --send text {q(text)}: {e}")
-    for rx in a.expect + a.expect_not + [rx for rx, _ in a.send]:
+    def spans(opt: str, triples: list[list[str]], kind: type) -> list:
+        """--clock and --idle: two regexes and a number each."""
+        out = []
+        for rx1, rx2, number in triples:
+            try:
+                out.append(kind(rx1, rx2, float(number)))
+            except ValueError:
+                p.error(f"{opt}: {number!r} is not a number")
+        return out
+    clocks: list[ClockCheck] = spans("--clock", a.clock, ClockCheck)
+    idles: list[IdleCheck] = spans("--idle", a.idle, IdleCheck)
+    for rx in a.expect + a.expect_not + [rx for rx, _ in a.send] + [c.start for c in clocks] \
+            + [c.end for c in clocks] + [i.start for i in idles] + [i.end for i in idles]:
         try:
             re.compile(rx)
         except re.error as e:
             p.error(f"bad regex {q(rx)}: {e}")
+    for c in clocks:
+        if re.compile(c.start).groups < 1 or re.compile(c.end).groups < 1:
+            p.error(f"--clock regexes need a group capturing the guest's seconds: {q(c.start)} {q(c.end)}")
     image = a.elf or a.iso
     name = a.name or image.stem
     log_dir = a.log_dir or Path("build/tests/boot")
@@ -140,7 +192,7 @@ def parse_args(argv: list[str]) -> Options:
                    modules=a.module, expects=a.expect, expect_nots=a.expect_not,
                    exit_status=a.exit_status, timeout=a.timeout, halted=a.halted,
                    check_wx=a.check_wx, machine=a.machine, log_dir=log_dir, qemu=a.qemu,
-                   extra=a.extra, sends=sends)
+                   extra=a.extra, sends=sends, clocks=clocks, idles=idles)
 
 
 def qemu_command(o: Options, serial_log: Path, monitor_sock: Path, serial_pipe: Path | None = None) -> list[str]:
@@ -366,11 +418,11 @@ def run(o: Options) -> int:
         sock_dir = Path(tempfile.mkdtemp(prefix="pvboot-"))
         monitor_sock = sock_dir / "mon.sock"
     monitor_sock.unlink(missing_ok=True)
-    # --send: the serial port is a pair of FIFOs we hold open (O_RDWR, so neither side's open
-    # blocks on the other).
+    # --send, --clock, --idle: the serial port is a pair of FIFOs we hold open (O_RDWR, so neither
+    # side's open blocks on the other).
     serial_pipe = None
     typist = None
-    if o.sends:
+    if o.sends or o.clocks or o.idles:
         serial_pipe = o.log_dir / f"{o.name}.serial"
         typist = Typist(serial_pipe, serial_log, o.sends)
     cmd = qemu_command(o, serial_log, monitor_sock, serial_pipe)
@@ -381,6 +433,8 @@ def run(o: Options) -> int:
     qout = qemu_log.open("wb")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qout, stderr=subprocess.STDOUT,
                             start_new_session=True)
+    if typist:
+        typist.qemu_pid = proc.pid
     try:
         detail = _drive(o, proc, serial_log, monitor_sock, monitor_log, deadline, typist)
         elapsed = time.monotonic() - start
@@ -408,9 +462,17 @@ def run(o: Options) -> int:
             shutil.rmtree(sock_dir, ignore_errors=True)
 
 
+class Line(NamedTuple):
+    """A line of the serial log as it arrived: when (host monotonic seconds), QEMU's CPU seconds
+    by then, and the text without its end."""
+    time: float
+    cpu: float
+    text: str
+
+
 class Typist:
-    """The serial line through FIFOs: copies QEMU's output into the log (a thread), and types
-    each --send text once its regex appears in the log."""
+    """The serial line through FIFOs: copies QEMU's output into the log (a thread), timestamping
+    each line as it completes, and types each --send text once its regex appears in the log."""
 
     def __init__(self, base: Path, log: Path, sends: list[tuple[str, bytes]]):
         self.paths = [Path(f"{base}.in"), Path(f"{base}.out")]
@@ -421,6 +483,10 @@ class Typist:
         self.out = os.open(self.paths[1], os.O_RDWR)
         self.sends, self.pos = list(sends), 0
         self.log = log.open("ab", buffering=0)
+        self.lines: list[Line] = []
+        self.qemu_pid: int | None = None
+        self.partial = b""
+        self.last_read = time.monotonic()
         self.closed = False
         self.thread = threading.Thread(target=self._copy, daemon=True)
         self.thread.start()
@@ -429,7 +495,66 @@ class Typist:
         while not self.closed:
             r, _, _ = select.select([self.out], [], [], 0.1)
             if r:
-                self.log.write(os.read(self.out, 4096))
+                data = os.read(self.out, 4096)
+                now = self.last_read = time.monotonic()
+                self.log.write(data)
+                *done, self.partial = (self.partial + data).split(b"\n")
+                cpu = self._qemu_cpu() if done else 0.0
+                for ln in done:
+                    text = ANSI.sub("", ln.decode("utf-8", errors="replace")).replace("\r", "")
+                    self.lines.append(Line(now, cpu, text))
+
+    def _qemu_cpu(self) -> float:
+        """QEMU's user and system CPU seconds so far (fields 14 and 15 of /proc/PID/stat, after
+        the parenthesised command name)."""
+        try:
+            stat = Path(f"/proc/{self.qemu_pid}/stat").read_text()
+        except (OSError, TypeError):
+            return 0.0
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def span(self, opt: str, start: str, end: str) -> tuple[Line, Line, re.Match, re.Match]:
+        """The first line matching start and the next matching end, with their matches; Fail
+        (naming the option) when either is missing."""
+        def find(rx: str, first: int) -> tuple[int, re.Match]:
+            for i in range(first, len(self.lines)):
+                if m := re.search(rx, self.lines[i].text):
+                    return i, m
+            raise Fail(f"{opt}: no line matched {q(rx)}" + (f" after {q(start)}" if first else ""))
+        i, m0 = find(start, 0)
+        j, m1 = find(end, i + 1)
+        return self.lines[i], self.lines[j], m0, m1
+
+    def drain(self) -> None:
+        """Waits until QEMU's last output is in the log (after QEMU exited): the FIFO has been
+        quiet for DRAIN_QUIET seconds."""
+        while time.monotonic() - self.last_read < DRAIN_QUIET:
+            time.sleep(POLL)
+
+    def clock(self, c: ClockCheck) -> str:
+        """Judges one --clock: its summary, or Fail when its lines are missing or the guest's
+        time is off the host's by more than the tolerance."""
+        a, b, m0, m1 = self.span("--clock", c.start, c.end)
+        try:
+            guest = float(m1.group(1)) - float(m0.group(1))
+        except ValueError:
+            raise Fail(f"--clock: {q(c.start)} or {q(c.end)} captured something not a number of seconds")
+        host = b.time - a.time
+        summary = f"guest {guest:.3f} s in {host:.3f} s of the host's"
+        if guest <= 0 or abs(guest - host) > c.tolerance * host:
+            raise Fail(f"--clock {q(c.start)} to {q(c.end)}: {summary}, off by more than {c.tolerance:g}")
+        return summary
+
+    def idle(self, c: IdleCheck) -> str:
+        """Judges one --idle: its summary, or Fail when its lines are missing or QEMU was busier
+        than allowed."""
+        a, b, _, _ = self.span("--idle", c.start, c.end)
+        host, cpu = b.time - a.time, b.cpu - a.cpu
+        summary = f"QEMU used {cpu:.2f} CPU s in {host:.3f} s"
+        if host <= 0 or cpu > c.max_cpu * host:
+            raise Fail(f"--idle {q(c.start)} to {q(c.end)}: {summary}, more than {c.max_cpu:g} of it")
+        return summary
 
     def poll(self, text: str) -> None:
         while self.sends:
@@ -463,6 +588,10 @@ def _drive(o: Options, proc: subprocess.Popen, serial_log: Path, monitor_sock: P
         if bad:
             raise Fail(bad)
 
+    def timing() -> str:
+        return "".join(f"; clock: {typist.clock(c)}" for c in o.clocks) \
+            + "".join(f"; idle: {typist.idle(c)}" for c in o.idles)
+
     if not o.halted:
         # Wait for QEMU to exit, failing early on a forbidden line.
         while proc.poll() is None:
@@ -475,6 +604,8 @@ def _drive(o: Options, proc: subprocess.Popen, serial_log: Path, monitor_sock: P
             decide_on_log(read_log(serial_log))
             time.sleep(POLL)
         status = proc.returncode
+        if typist:
+            typist.drain()
         text = read_log(serial_log)
         decide_on_log(text)
         n, pos = match_expectations(text, o.expects)
@@ -482,7 +613,7 @@ def _drive(o: Options, proc: subprocess.Popen, serial_log: Path, monitor_sock: P
             raise Fail(f"QEMU exited with status {status}; " + describe_missing(text, o.expects, n, pos))
         if status != o.exit_status:
             raise Fail(f"QEMU exited with status {status}, expected {o.exit_status}")
-        return f"{len(o.expects)} expectation(s) met, QEMU exited with status {status}"
+        return f"{len(o.expects)} expectation(s) met, QEMU exited with status {status}" + timing()
 
     # --halted: wait for the last expectation while QEMU runs ...
     last_seen = None  # when the last expectation first appeared, in or out of order
@@ -514,7 +645,7 @@ def _drive(o: Options, proc: subprocess.Popen, serial_log: Path, monitor_sock: P
     # ... and the monitor inspects it, then quits QEMU.
     mon = Monitor(monitor_sock, deadline, monitor_log)
     try:
-        detail = f"{len(o.expects)} expectation(s) met, machine stayed halted"
+        detail = f"{len(o.expects)} expectation(s) met, machine stayed halted" + timing()
         if o.check_wx:
             detail += "; " + check_wx(mon, o.name, o.log_dir)
         mon.quit()

@@ -134,6 +134,33 @@ TEST(BuilderLayout, TablesCoverThemselvesAndThePadding) {
     }
 }
 
+// Domains far beyond the builder's own p2m table (256 MiB, 1 GiB, 4 GiB) with a kernel the size
+// of Debian's 6.1 vmlinux and an initramfs, against xen.h's start-of-day rules: the elements
+// packed in order, each page aligned, the p2m one 8-byte entry a page, the region ending on a
+// 4 MiB boundary with at least 512 KiB after the stack, the tables mapping exactly the region.
+TEST(BuilderLayout, LargeDomUsKeepTheStartOfDayRules) {
+    constexpr u64 LINUX_PAGES = 0x4a80000 / PAGE_SIZE, INITRAMFS = 1030400;
+    for (u64 nr_pages : {u64{65536}, u64{262144}, u64{1048576}}) {
+        DomainLayout L = layout_of(domu(LINUX_PAGES, nr_pages, INITRAMFS));
+        EXPECT_EQ(L.kernel.end_pfn(), L.ramdisk.pfn) << nr_pages;
+        EXPECT_EQ(L.ramdisk.pages, (INITRAMFS + PAGE_SIZE - 1) / PAGE_SIZE);
+        EXPECT_EQ(L.ramdisk.end_pfn(), L.p2m.pfn);
+        EXPECT_EQ(L.p2m.pages, nr_pages * sizeof(u64) / PAGE_SIZE);
+        EXPECT_EQ(L.p2m.vstart, L.va(L.p2m.pfn));
+        EXPECT_EQ(L.p2m.end_pfn(), L.start_info_pfn);
+        EXPECT_EQ(L.xenstore_pfn, L.start_info_pfn + 1);
+        EXPECT_EQ(L.console_pfn, L.start_info_pfn + 2);
+        EXPECT_EQ(L.pgtables.pfn, L.console_pfn + 1);
+        EXPECT_EQ(L.bootstack_pfn, L.pgtables.end_pfn());
+        EXPECT_EQ(L.virt_pgtab_end % (4 * MiB), 0u);
+        EXPECT_GE(L.virt_pgtab_end, L.stack_top() + 512 * KiB);
+        EXPECT_LT(L.virt_pgtab_end, L.stack_top() + 512 * KiB + 4 * MiB);
+        EXPECT_EQ(L.pgtables.pages, 3 + (L.virt_pgtab_end - VIRT_BASE) / (2 * MiB));
+        EXPECT_EQ(L.alloc_end_pfn, (L.virt_pgtab_end - VIRT_BASE) >> PAGE_SHIFT);
+        EXPECT_LE(L.alloc_end_pfn, nr_pages);
+    }
+}
+
 TEST(BuilderLayout, RefusesWhatDoesNotFit) {
     pv::Diagnostics d;
     EXPECT_EQ(compute_layout(domu(14, 1000), d).error(), XEN_ENOMEM);  // a 4 MiB mapping needs 1024

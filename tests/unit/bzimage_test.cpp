@@ -112,6 +112,25 @@ TEST(BzImage, GzipPayloadDecompresses) {
     EXPECT_TRUE(out == want);
 }
 
+// A raw gzip member (not in a bzImage) is a gzip-compressed kernel, as libxenguest's
+// xc_dom_try_gunzip and Xen's dom0 builder take one; a member too short for its trailer is refused.
+TEST(BzImage, RawGzipImageDecompresses) {
+    std::vector<u8> gz = file_bytes(std::string(PV_XZ_VECTORS) + "/small.gz"), want = small_bin();
+    Diagnostics diags;
+    Result<KernelImage> k = kernel_probe(gz.data(), gz.size(), diags);
+    ASSERT_TRUE(k.ok()) << diags.message(0);
+    EXPECT_FALSE(k->bzimage);
+    EXPECT_EQ(k->elf, nullptr);
+    EXPECT_EQ(k->compression, KernelCompression::gzip);
+    ASSERT_EQ(k->decompressed_size, want.size());
+    std::vector<u8> out(want.size());
+    ASSERT_TRUE(kernel_decompress(*k, decoder(), out.data(), out.size(), diags).ok()) << diags.message(0);
+    EXPECT_TRUE(out == want);
+    Diagnostics short_diags;
+    EXPECT_FALSE(kernel_probe(gz.data(), 5, short_diags).ok());
+    EXPECT_TRUE(short_diags.contains("gzip image: too short"));
+}
+
 TEST(BzImage, AppendedSizeMustMatchTheStream) {
     std::vector<u8> want = small_bin();
     for (u32 claimed : {static_cast<u32>(want.size() - 1), static_cast<u32>(want.size() + 1)}) {

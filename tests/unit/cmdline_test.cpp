@@ -559,6 +559,13 @@ TEST(CmdlineDashes, RestGoesToDom0) {
     EXPECT_STREQ(p->o.dom0_cmdline, "b -- c");
 }
 
+// XENVER_commandline's text: the hypervisor's own part, without dom0's.
+TEST(CmdlineDashes, SavedLineIsTheHypervisorsPart) {
+    EXPECT_STREQ(parse_clean("noreboot  -- console=hvc0")->o.saved_cmdline, "noreboot");
+    EXPECT_STREQ(parse_clean("console=com1 dom0_mem=64M ")->o.saved_cmdline, "console=com1 dom0_mem=64M");
+    EXPECT_STREQ(parse_clean("")->o.saved_cmdline, "");
+}
+
 TEST(CmdlineDashes, OnlyAWholeToken) {
     auto p = parse("--foo noreboot");
     EXPECT_EQ(p->warning(), "unknown option '--foo'");

@@ -527,6 +527,39 @@ TEST_F(Evtchn, BindIpi) {
     EXPECT_EQ(rc(ops.bind_vcpu(ch(A), *p, 0)), EINVAL_);  // an IPI's vCPU is fixed
 }
 
+TEST_F(Evtchn, BindPirqRaiseAndClose) {
+    EXPECT_EQ(rc(ops.bind_pirq(ch(A), FakeEnv::NR_PIRQS, false)), EINVAL_);
+    EXPECT_EQ(rc(ops.bind_pirq(ch(A), 9, false)), EPERM_);  // not mapped
+    env.pirqs[{A, 9}] = 0;
+    env.pirqs[{A, 4}] = 0;
+    env.busy_pirqs.insert(4);
+    EXPECT_EQ(rc(ops.bind_pirq(ch(A), 4, false)), -XEN_EBUSY);
+    EXPECT_EQ(ch(A).inspect(1).state, PortState::free);  // the refused bind kept no port
+    auto p = ops.bind_pirq(ch(A), 9, true);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(*p, 1u);
+    EXPECT_EQ((env.pirqs[{A, 9}]), 1u);
+    EXPECT_EQ(rc(ops.bind_pirq(ch(A), 9, false)), EEXIST_);
+    evtchn_status_t st = status(A, A, *p);
+    EXPECT_EQ(st.status, EVTCHNSTAT_pirq);
+    EXPECT_EQ(st.u.pirq, 9u);
+    EXPECT_EQ(rc(ops.send(ch(A), *p)), EINVAL_);  // only the hypervisor raises it
+    EXPECT_FALSE(ops.raise_pirq(ch(A), *p, 8));   // a stale interrupt for another pirq
+    EXPECT_TRUE(ops.raise_pirq(ch(A), *p, 9));
+    EXPECT_TRUE(pending(A, *p));
+    EXPECT_EQ(env.kicks, (Kicks{{A, 0}}));
+    ASSERT_EQ(rc(ops.bind_vcpu(ch(A), *p, 1)), OK);
+    ASSERT_EQ(rc(ops.close(ch(A), *p)), OK);
+    EXPECT_FALSE(pending(A, *p));
+    EXPECT_EQ(env.pirq_unbinds, (std::vector<std::pair<domid_t, u32>>{{A, 9}}));
+    EXPECT_FALSE(ops.raise_pirq(ch(A), *p, 9));  // closed: the interrupt is dropped
+    EXPECT_FALSE(ops.raise_pirq(ch(A), 5000, 9));
+    // Destruction unbinds what is still bound.
+    ASSERT_TRUE(ops.bind_pirq(ch(A), 9, false));
+    ops.destroy(ch(A));
+    EXPECT_EQ(env.pirq_unbinds.size(), 2u);
+}
+
 TEST_F(Evtchn, BindVcpuRules) {
     evtchn_port_t u = unbound(A, B);
     auto [pa, pb] = connect(A, B);

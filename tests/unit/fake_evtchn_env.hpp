@@ -125,6 +125,30 @@ struct FakeEnv {
                 }
         FAIL() << "unmapping an unknown page";
     }
+    // Physical IRQs: (domain, pirq) -> bound port (0: mapped, unbound); pirqs at or above
+    // NR_PIRQS are -EINVAL, those in busy_pirqs the hypervisor's (-EBUSY); unbinds as called.
+    static constexpr u32 NR_PIRQS = 64;
+    std::map<std::pair<domid_t, u32>, evtchn_port_t> pirqs;
+    std::set<u32> busy_pirqs;
+    std::vector<std::pair<domid_t, u32>> pirq_unbinds;
+    pv::Result<void> pirq_check(domid_t d, u32 pirq) {
+        if (pirq >= NR_PIRQS) return pv::error(XEN_EINVAL);
+        auto it = pirqs.find({d, pirq});
+        if (it == pirqs.end()) return pv::error(XEN_EPERM);
+        if (it->second) return pv::error(XEN_EEXIST);
+        return pv::ok();
+    }
+    pv::Result<void> pirq_bind(domid_t d, u32 pirq, evtchn_port_t port, bool) {
+        EXPECT_TRUE(find(d)->ch.locked());
+        if (busy_pirqs.count(pirq)) return pv::error(XEN_EBUSY);
+        pirqs[{d, pirq}] = port;
+        return pv::ok();
+    }
+    void pirq_unbind(domid_t d, u32 pirq) {
+        EXPECT_TRUE(find(d)->ch.locked());
+        pirqs[{d, pirq}] = 0;
+        pirq_unbinds.emplace_back(d, pirq);
+    }
     // Guest page references held, over every domain.
     int page_refs() const {
         int n = 0;

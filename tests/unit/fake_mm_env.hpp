@@ -29,6 +29,7 @@ struct FakeMm {
     std::unique_ptr<u64[]> mem{new u64[NR * pv::pte::ENTRIES]()};
     Owner io_owner = Owner::none;  // may map MMIO [io_first, io_last] and use cache attributes
     u64 io_first = 0, io_last = 0;
+    u64 io_read_only_mfn = ~u64{0};  // a permitted MMIO frame whose mappings are forced read-only
 
     std::array<std::atomic<int>, NR> freed{};
     std::array<std::atomic<unsigned>, NR> freed_owner{};
@@ -40,6 +41,7 @@ struct FakeMm {
     bool io_mapping_permitted(Owner d, u64 mfn) const {
         return d != Owner::none && d == io_owner && mfn >= io_first && mfn <= io_last;
     }
+    bool io_read_only(u64 mfn) const { return mfn == io_read_only_mfn; }
     bool cache_attrs_permitted(Owner d) const { return d != Owner::none && d == io_owner; }
     void free_frame(u64 mfn, Owner d) {
         freed[mfn].fetch_add(1);

@@ -36,6 +36,10 @@ TEST(MachineMap, QemuAsXen) {
     ASSERT_TRUE(m.deny(0xfec00, 0xfec00));               // I/O APIC
     ASSERT_TRUE(m.deny(0xfee00, 0xfeeff));               // MSI window (overlaps the APIC page)
     ASSERT_TRUE(m.deny(0xfd00000, (1ull << 28) - 1));    // AMD HyperTransport (inside an entry)
+    EXPECT_TRUE(m.denied(0xfec00));
+    EXPECT_TRUE(m.denied(0xfeeff));
+    EXPECT_FALSE(m.denied(0xfed00));  // the HPET stays domain 0's, as on Xen
+    EXPECT_FALSE(m.denied(0xfef00));
     auto v = entries(m);
     const E820Out want[] = {
         {0x0, 0x9fc00, 1},         {0x9fc00, 0x400, 2},     {0xf0000, 0x10000, 2},

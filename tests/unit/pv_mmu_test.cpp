@@ -472,6 +472,12 @@ TEST_F(ForeignOps, L1EntriesMapThePageOwnersFrames) {
     EXPECT_EQ(update_as(10, 2, make(FIRST_HOLE, P), OTHER), XEN_EPERM);
     EXPECT_EQ(update(10, 2, make(FIRST_HOLE, P)), OK);
     EXPECT_EQ(audit(env), "");
+    // Read-only MMIO (Xen's mmio_ro_ranges, the HPET): a writable request is stored read-only.
+    env.io_read_only_mfn = FIRST_HOLE;
+    EXPECT_EQ(update(10, 3, make(FIRST_HOLE, P | RW)), OK);
+    EXPECT_EQ(tab(10)[3] & RW, 0u);
+    EXPECT_EQ(tab(10)[3] & P, P);
+    EXPECT_EQ(audit(env), "");
     // A foreign frame that would become a page table while DOM maps it writable cannot.
     EXPECT_EQ(err(mmu.pin_table(OTHER, 1, 30)), XEN_EINVAL);
     ASSERT_EQ(update_as(10, 0, make(30, P), OTHER), OK);  // read-only now: the type may change

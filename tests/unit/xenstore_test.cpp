@@ -275,6 +275,50 @@ TEST_F(XsTest, Watches) {
     EXPECT_TRUE(events(1).empty());
 }
 
+// The ping-pong pair's rendezvous (guest/pingpong): a domain's world-readable announcement in
+// its own home reaches another domain watching /local/domain; a node shared with one peer
+// (n<owner> r<peer>) is readable by that peer only.
+TEST_F(XsTest, WatchersSeeOnlyWhatTheyMayRead) {
+    for (uint32_t d : {1u, 2u, 3u}) {
+        introduce(d);
+        EXPECT_EQ(req(d, XS_WATCH, "/local/domain\0peer\0"s).data, OK);
+        events(d);
+    }
+    EXPECT_EQ(req(1, XS_MKDIR, "data\0"s).data, OK);
+    EXPECT_EQ(req(1, XS_SET_PERMS, "data\0r1\0"s).data, OK);  // everyone reads
+    for (uint32_t d : {1u, 2u, 3u}) events(d);
+    write(1, "data/name", "ping");  // inherits r1
+    EXPECT_EQ(events(2), (std::vector<std::string>{"/local/domain/1/data/name\0peer\0"s}));
+    EXPECT_EQ(read(3, "/local/domain/1/data/name").data, "ping");
+    EXPECT_EQ(err(read(3, "/local/domain/1")), E("EACCES"));  // the home itself stays private
+    events(3);
+    write(1, "data/ring-ref", "8");
+    EXPECT_EQ(req(1, XS_SET_PERMS, "data/ring-ref\0n1\0r2\0"s).data, OK);
+    for (uint32_t d : {2u, 3u}) events(d);
+    write(1, "data/ring-ref", "9");
+    EXPECT_EQ(events(2), (std::vector<std::string>{"/local/domain/1/data/ring-ref\0peer\0"s}));
+    // Xen's watch_permitted also lets the event through when the parent is readable: domain 3
+    // learns that the node changed, not what it holds.
+    EXPECT_EQ(events(3), (std::vector<std::string>{"/local/domain/1/data/ring-ref\0peer\0"s}));
+    EXPECT_EQ(err(read(3, "/local/domain/1/data/ring-ref")), E("EACCES"));
+    write(0, "/local/domain/1/secret", "s");  // n0 r1, below a home domain 3 may not read
+    EXPECT_TRUE(events(3).empty());
+}
+
+// The ring pump writes out only the connections that have something queued.
+TEST_F(XsTest, ConnectionsWithOutput) {
+    introduce(1);
+    introduce(2);
+    uint32_t ids[4];
+    EXPECT_EQ(xs_.connections_with_output(ids, 4), 0u);
+    xsd_sockmsg h{XS_READ, 1, 0, 6};
+    xs_.handle(2, h, "/nosu\0", h.len);
+    ASSERT_EQ(xs_.connections_with_output(ids, 4), 1u);
+    EXPECT_EQ(ids[0], 2u);
+    drain(2);
+    EXPECT_EQ(xs_.connections_with_output(ids, 4), 0u);
+}
+
 TEST_F(XsTest, TransactionsCommitAndAbort) {
     write(0, "/t/a", "0");
     uint32_t tx = tx_start(0);
@@ -734,6 +778,54 @@ TEST(XsArena, AllocFreeCoalesce) {
     EXPECT_EQ(a.alloc(100), nullptr);
     a.free(big);
     EXPECT_EQ(a.alloc(5000), nullptr);
+}
+
+TEST(XsArena, GrowsByBlocksHandedOver) {
+    std::vector<char> first(4096), second(8192);
+    xs::Arena a(first.data(), first.size());
+    EXPECT_EQ(a.alloc(6000), nullptr);
+    a.grow(second.data(), second.size());
+    EXPECT_EQ(a.capacity(), first.size() + second.size());
+    void* big = a.alloc(6000);  // only the new block holds it
+    ASSERT_NE(big, nullptr);
+    EXPECT_GE(static_cast<char*>(big), second.data());
+    void* small = a.alloc(3000);  // the first block is still in use
+    ASSERT_NE(small, nullptr);
+    EXPECT_LT(static_cast<char*>(small), first.data() + first.size());
+    a.free(big);
+    a.free(small);
+    EXPECT_EQ(a.used(), 0u);
+    // Adjacent blocks merge: a second half after the first gives one block of both.
+    std::vector<char> both(16384);
+    xs::Arena b(both.data(), 8192);
+    b.grow(both.data() + 8192, 8192);
+    void* all = b.alloc(16000);
+    EXPECT_NE(all, nullptr);
+    b.free(all);
+}
+
+// A store that grows keeps its domains going where a fixed arena says ENOMEM.
+TEST(XsArena, StoreGoesOnAfterGrowing) {
+    std::vector<char> mem(256 << 10), more(1 << 20);
+    xs::Arena a(mem.data(), mem.size());
+    xs::Xenstored store(a);
+    ASSERT_TRUE(store.init());
+    auto write = [&](int i) {
+        std::string p = "/n" + std::to_string(i) + '\0' + std::string(1000, 'v');
+        xsd_sockmsg h{XS_WRITE, 1, 0, static_cast<uint32_t>(p.size())};
+        store.handle(0, h, p.data(), h.len);
+        bool ok = true;
+        while (const xs::OutMsg* m = store.peek_output(0)) {
+            ok = ok && m->hdr.type != XS_ERROR;
+            store.pop_output(0);
+        }
+        return ok;
+    };
+    int n = 0;
+    while (n < 2000 && write(n)) ++n;
+    EXPECT_LT(n, 2000);
+    a.grow(more.data(), more.size());
+    EXPECT_TRUE(write(n));
 }
 
 TEST(XsArena, OutOfMemoryIsAnError) {

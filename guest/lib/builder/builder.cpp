@@ -1,6 +1,7 @@
 #include "guest/lib/builder/builder.hpp"
 
 #include "core/bzimage.hpp"
+#include "core/machine_map.hpp"
 #include "guest/lib/builder/foreign.hpp"
 #include "guest/lib/builder/xenctl.hpp"
 #include "guest/lib/hypercall.hpp"
@@ -12,18 +13,20 @@ namespace {
 
 static_assert(sizeof(xen_pfn_t) == sizeof(u64));
 
-// The domain under construction's p2m (pfn -> mfn).  One domain is built at a time.
-constinit xen_pfn_t g_p2m[MAX_DOMAIN_PAGES];
+// The p2m (pfn -> mfn) of a domain under construction when the caller gives none.  One domain
+// is built at a time.
+constinit xen_pfn_t g_static_p2m[STATIC_P2M_PAGES];
 
 // libxl's LIBXL_MAXMEM_CONSTANT: max_mem is the domain's memory plus 1 MiB.
 constexpr u64 MAXMEM_SLACK_KB = 1024;
+constexpr u32 E820_RAM = 1;  // the BIOS's (and Xen's asm/e820.h) type of usable RAM
 
 Result<void> create(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& diags) {
     xen_domctl op{};
     xen_domctl_createdomain& c = op.u.createdomain;
     c.ssidref = 0;
     c.flags = 0;  // PV: no HVM, no HAP
-    c.max_vcpus = 1;
+    c.max_vcpus = cfg.max_vcpus;
     c.max_evtchn_port = 1023;   // libxl's default event_channels
     c.max_grant_frames = 64;    // libxl's and Xen's default
     c.max_maptrack_frames = cfg.max_maptrack_frames;
@@ -35,20 +38,29 @@ Result<void> create(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& diags
     out.domid = op.domain;
 
     op = {};
-    op.u.max_vcpus.max = 1;
+    op.u.max_vcpus.max = cfg.max_vcpus;
     if (!(r = domctl(op, XEN_DOMCTL_max_vcpus, out.domid, diags))) return r;
     op = {};
     op.u.address_size.size = 64;
     if (!(r = domctl(op, XEN_DOMCTL_set_address_size, out.domid, diags))) return r;
     op = {};
     op.u.max_mem.max_memkb = cfg.memory / KiB + MAXMEM_SLACK_KB;
-    return domctl(op, XEN_DOMCTL_max_mem, out.domid, diags);
+    if (!(r = domctl(op, XEN_DOMCTL_max_mem, out.domid, diags))) return r;
+    // The memory map the kernel sees (XENMEM_memory_map): all RAM up to maxmem, above what it
+    // starts with, so that it may balloon up.
+    E820Out ram{0, cfg.maxmem > cfg.memory ? cfg.maxmem : cfg.memory, E820_RAM};
+    xen_foreign_memory_map_t map{};
+    map.domid = out.domid;
+    map.map.nr_entries = 1;
+    set_xen_guest_handle(map.map.buffer, &ram);
+    Result<long> rc = hypercall_result(pvg::hc::memory_op(XENMEM_set_memory_map, &map), "XENMEM_set_memory_map", diags);
+    return rc ? ok() : error(rc.error());
 }
 
-Result<void> populate(domid_t dom, u64 nr_pages, Diagnostics& diags) {
-    for (u64 pfn = 0; pfn < nr_pages; ++pfn) g_p2m[pfn] = pfn;
+Result<void> populate(domid_t dom, u64* p2m, u64 nr_pages, Diagnostics& diags) {
+    for (u64 pfn = 0; pfn < nr_pages; ++pfn) p2m[pfn] = pfn;
     xen_memory_reservation res{};
-    set_xen_guest_handle(res.extent_start, g_p2m);
+    set_xen_guest_handle(res.extent_start, p2m);
     res.nr_extents = nr_pages;
     res.extent_order = 0;
     res.domid = dom;
@@ -149,8 +161,18 @@ Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& 
         return error(XEN_EOPNOTSUPP);
     }
     const u64 nr_pages = cfg.memory >> PAGE_SHIFT;
-    if (nr_pages == 0 || nr_pages > MAX_DOMAIN_PAGES || !is_aligned(cfg.memory, PAGE_SIZE)) {
-        diags.error("memory 0x%lx: must be whole pages, at most %lu MiB", cfg.memory, MAX_DOMAIN_PAGES * PAGE_SIZE / MiB);
+    if (nr_pages == 0 || !is_aligned(cfg.memory, PAGE_SIZE)) {
+        diags.error("memory 0x%lx: must be whole pages, at least one", cfg.memory);
+        return error(XEN_EINVAL);
+    }
+    u64* const p2m = cfg.p2m ? cfg.p2m : g_static_p2m;
+    const u64 p2m_entries = cfg.p2m ? cfg.p2m_entries : STATIC_P2M_PAGES;
+    if (nr_pages > p2m_entries) {
+        diags.error("%lu MiB: the p2m table holds %lu MiB", cfg.memory / MiB, p2m_entries * PAGE_SIZE / MiB);
+        return error(XEN_ENOMEM);
+    }
+    if (cfg.max_vcpus == 0) {
+        diags.error("a domain needs at least one vCPU");
         return error(XEN_EINVAL);
     }
     LayoutInput in;
@@ -166,10 +188,10 @@ Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& 
     const DomainLayout& L = out.layout;
 
     if (!(r = create(cfg, out, diags))) return r;
-    if (!(r = populate(out.domid, nr_pages, diags))) return r;
+    if (!(r = populate(out.domid, p2m, nr_pages, diags))) return r;
 
     ForeignWindow win(out.domid, cfg.self_pt_base, cfg.self_virt_base, diags);
-    DomainImage img{L, g_p2m, win, diags};
+    DomainImage img{L, p2m, win, diags};
     if (!(r = write_images(img, cfg, elf, params))) return r;
 
     Result<u32> store = alloc_unbound(out.domid, diags);
@@ -178,8 +200,8 @@ Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& 
     Result<u32> console = alloc_unbound(out.domid, diags);
     if (!console) return error(console.error());
     out.console_evtchn = *console;
-    out.console_mfn = g_p2m[L.console_pfn];
-    out.store_mfn = g_p2m[L.xenstore_pfn];
+    out.console_mfn = p2m[L.console_pfn];
+    out.store_mfn = p2m[L.xenstore_pfn];
     if (!(r = seed_grants(win, out.domid, out.console_mfn, out.store_mfn, diags))) return r;
 
     Result<xen_domctl_getdomaininfo> info = domain_info(out.domid, diags);
@@ -192,13 +214,13 @@ Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& 
     sin.shared_info_mfn = out.shared_info_mfn;
     sin.store_evtchn = out.store_evtchn;
     sin.console_evtchn = out.console_evtchn;
-    fill_start_info(si, L, g_p2m, sin);
+    fill_start_info(si, L, p2m, sin);
     if (!(r = img.write_phys(L.start_info_pfn << PAGE_SHIFT, reinterpret_cast<const u8*>(&si), sizeof(si))))
         return r;
 
     if (params.virt_hypercall != XenGuestParams::UNSET) {
         xen_domctl op{};
-        op.u.hypercall_init.gmfn = g_p2m[(params.virt_hypercall - L.virt_base) >> PAGE_SHIFT];
+        op.u.hypercall_init.gmfn = p2m[(params.virt_hypercall - L.virt_base) >> PAGE_SHIFT];
         if (!(r = domctl(op, XEN_DOMCTL_hypercall_init, out.domid, diags))) return r;
     }
 
@@ -206,7 +228,7 @@ Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& 
     if (!(r = win.release())) return r;
     mmuext_op_t pin{};
     pin.cmd = MMUEXT_PIN_L4_TABLE;
-    pin.arg1.mfn = g_p2m[L.pgtables.pfn];
+    pin.arg1.mfn = p2m[L.pgtables.pfn];
     Result<long> rc = hypercall_result(pvg::hc::mmuext_op(&pin, 1, nullptr, out.domid),
                                        "mmuext_op(MMUEXT_PIN_L4_TABLE)", diags);
     if (!rc) return error(rc.error());
@@ -214,9 +236,9 @@ Result<void> build_inner(const BuildConfig& cfg, BuiltDomain& out, Diagnostics& 
     if (!(r = setup_shared_info(win, out.shared_info_mfn, diags))) return r;
 
     vcpu_guest_context_t ctx;
-    fill_vcpu_context(ctx, L, g_p2m, params.virt_entry);
+    fill_vcpu_context(ctx, L, p2m, params.virt_entry);
     out.entry = params.virt_entry;
-    out.l4_mfn = g_p2m[L.pgtables.pfn];
+    out.l4_mfn = p2m[L.pgtables.pfn];
     xen_domctl op{};
     op.u.vcpucontext.vcpu = 0;
     set_xen_guest_handle(op.u.vcpucontext.ctxt, &ctx);

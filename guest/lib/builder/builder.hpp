@@ -6,9 +6,11 @@
 //   1. unpack a bzImage kernel into cfg.unpack_buf (hv/core/bzimage.cpp), parse the ELF and its
 //      Xen notes (hv/core/elf.cpp, shared with the hypervisor's dom0 builder) and compute the
 //      layout (layout.hpp);
-//   2. XEN_DOMCTL_createdomain (PV: no CDF flags; 1 vCPU, 1023 event channels, 64 grant frames,
-//      the config's maptrack frames, grant table v1), XEN_DOMCTL_max_vcpus,
-//      XEN_DOMCTL_set_address_size 64, XEN_DOMCTL_max_mem (memory + 1 MiB of slack, as libxl);
+//   2. XEN_DOMCTL_createdomain (PV: no CDF flags; max_vcpus vCPUs, 1023 event channels, 64 grant
+//      frames, the config's maptrack frames, grant table v1), XEN_DOMCTL_max_vcpus,
+//      XEN_DOMCTL_set_address_size 64, XEN_DOMCTL_max_mem (memory + 1 MiB of slack: Xen 4.17's
+//      libxl__build_pre sets max_pages from the target, not from maxmem), XENMEM_set_memory_map
+//      (one RAM entry from 0 to maxmem: libxl's xc_domain_set_memmap_limit);
 //   3. XENMEM_populate_physmap: nr_pages 4 KiB extents; Xen writes each one's MFN back (a PV
 //      domain's p2m is the builder's business);
 //   4. through foreign mappings (foreign.hpp): zero the allocated pages, load the kernel and
@@ -19,7 +21,8 @@
 //   7. XEN_DOMCTL_hypercall_init (if the kernel has a HYPERCALL_PAGE note);
 //   8. drop every foreign mapping, MMUEXT_PIN_L4_TABLE with foreigndom = the new domain;
 //   9. shared_info: zeroed, every vcpu_info's upcall mask set;
-//  10. XEN_DOMCTL_setvcpucontext for vCPU 0.
+//  10. XEN_DOMCTL_setvcpucontext for vCPU 0.  The other vCPUs stay down without a context: a PV
+//      guest brings them up itself (VCPUOP_initialise, VCPUOP_up), as Linux's smp_pv.c does.
 // The domain is left paused; unpause() starts it.  On any failure the domain is destroyed and
 // `diags` holds the reason, naming the hypercall and errno.
 #pragma once
@@ -38,14 +41,20 @@ struct BuildConfig {
     const u8* ramdisk = nullptr;  // optional
     usize ramdisk_size = 0;
     u64 memory = 0;  // bytes, a multiple of 4 KiB
+    u64 maxmem = 0;  // bytes: the end of its memory map, what it may balloon up to (0: memory)
+    u32 max_vcpus = 1;  // createdomain's max_vcpus (at least 1; the hypervisor bounds it)
+    // The p2m (pfn -> mfn) of the domain under construction, one entry a page: the builder's own
+    // table serves domains up to STATIC_P2M_PAGES; larger ones need the caller's (8 bytes a page).
+    u64* p2m = nullptr;
+    u64 p2m_entries = 0;
     i32 max_maptrack_frames = 0;  // frames of grant mappings the domain may hold (0: none)
     // The control domain's own bootstrap region, for its foreign-mapping window.
     u64 self_pt_base = 0;
     u64 self_virt_base = 0;
 };
 
-// The largest domain the builder handles: its p2m is kept in a static array.
-inline constexpr u64 MAX_DOMAIN_PAGES = 64 * MiB / PAGE_SIZE;
+// The largest domain the builder's own p2m table holds (BuildConfig::p2m for larger ones).
+inline constexpr u64 STATIC_P2M_PAGES = 64 * MiB / PAGE_SIZE;
 
 struct BuiltDomain {
     domid_t domid = DOMID_INVALID;

@@ -16,26 +16,48 @@ u64 slot_va(unsigned slot) { return reinterpret_cast<uptr>(g_window[slot]); }
 
 }  // namespace
 
+Result<OwnPte> own_pte(u64 pt_base, u64 virt_base, u64 va, int level) {
+    const u64* table = reinterpret_cast<const u64*>(pt_base);
+    for (int l = 3; l > level; --l) {
+        const u64 e = table[(va >> (PAGE_SHIFT + 9 * static_cast<unsigned>(l))) & 511];
+        if (!(e & PTE_P)) return error(XEN_EFAULT);
+        const u64 table_mfn = (e & PTE_ADDR) >> PAGE_SHIFT;
+        // Our own tables are in our bootstrap region: their VA follows from their pfn.
+        table = reinterpret_cast<const u64*>(virt_base + (u64{m2p[table_mfn]} << PAGE_SHIFT));
+        if (l - 1 == level) {
+            const unsigned idx = (va >> (PAGE_SHIFT + 9 * static_cast<unsigned>(level))) & 511;
+            return OwnPte{(table_mfn << PAGE_SHIFT) | (idx * sizeof(u64)), table[idx]};
+        }
+    }
+    return error(XEN_EINVAL);  // the L4's own entries: not needed, its mfn is not at hand
+}
+
+Result<void> OwnPageTables::clear(u64 mfn, Diagnostics& diags) {
+    mmuext_op_t op{};
+    op.cmd = MMUEXT_CLEAR_PAGE;
+    op.arg1.mfn = mfn;
+    Result<long> r = hypercall_result(pvg::hc::mmuext_op(&op, 1, nullptr, DOMID_SELF), "mmuext_op(MMUEXT_CLEAR_PAGE)",
+                                      diags);
+    return r ? ok() : error(r.error());
+}
+
+Result<void> OwnPageTables::update(const mmu_update_t* reqs, unsigned n, Diagnostics& diags) {
+    unsigned done = 0;
+    Result<long> r = hypercall_result(pvg::hc::mmu_update(reqs, n, &done, DOMID_SELF),
+                                      "mmu_update (our own page tables)", diags);
+    return r ? ok() : error(r.error());
+}
+
 Result<u64> ForeignWindow::slot_l1e_maddr(unsigned slot) {
     if (l1e_maddr_[slot]) return l1e_maddr_[slot];
-    const u64 va = slot_va(slot);
-    u64 table_mfn = 0;
-    const u64* table = reinterpret_cast<const u64*>(pt_base_);
-    for (int level = 3; level >= 0; --level) {
-        const unsigned idx = (va >> (PAGE_SHIFT + 9 * static_cast<unsigned>(level))) & 511;
-        if (level == 0) {
-            l1e_maddr_[slot] = (table_mfn << PAGE_SHIFT) | (idx * sizeof(u64));
-            original_[slot] = table[idx];
-            return l1e_maddr_[slot];
-        }
-        const u64 e = table[idx];
-        if (!(e & PTE_P)) break;
-        table_mfn = (e & PTE_ADDR) >> PAGE_SHIFT;
-        // Our own tables are in our bootstrap region: their VA follows from their pfn.
-        table = reinterpret_cast<const u64*>(virt_base_ + (u64{m2p[table_mfn]} << PAGE_SHIFT));
+    Result<OwnPte> e = own_pte(pt_base_, virt_base_, slot_va(slot), 0);
+    if (!e) {
+        diags_.error("foreign window: no L1 entry maps slot %u at 0x%lx", slot, slot_va(slot));
+        return error(XEN_EFAULT);
     }
-    diags_.error("foreign window: no L1 entry maps slot %u at 0x%lx", slot, va);
-    return error(XEN_EFAULT);
+    l1e_maddr_[slot] = e->maddr;
+    original_[slot] = e->value;
+    return e->maddr;
 }
 
 Result<void> ForeignWindow::set_slot(unsigned slot, u64 pte, domid_t owner) {

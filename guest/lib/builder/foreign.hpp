@@ -14,9 +14,27 @@
 // a writable mapping of it exists anywhere (-EINVAL from MMUEXT_PIN_L4_TABLE), and a domain's
 // memory does not go back to the heap while we still map any of it.
 #pragma once
-#include "guest/lib/builder/layout.hpp"
+#include "guest/lib/builder/own_memory.hpp"
 
 namespace pvb {
+
+// The entry that maps `va` at `level` (0 = L1, 1 = L2, 2 = L3) in our own tables, rooted at
+// pt_base; the table frames lie in our bootstrap region at virt_base.  EFAULT (no message) when
+// a level above it is not present.
+Result<OwnPte> own_pte(u64 pt_base, u64 virt_base, u64 va, int level);
+
+// OwnMemory's access to our own page tables: own_pte, MMUEXT_CLEAR_PAGE and mmu_update.
+class OwnPageTables final : public OwnTables {
+public:
+    OwnPageTables(u64 pt_base, u64 virt_base) : pt_base_(pt_base), virt_base_(virt_base) {}
+    Result<OwnPte> pte(u64 va, int level) override { return own_pte(pt_base_, virt_base_, va, level); }
+    Result<void> clear(u64 mfn, Diagnostics& diags) override;
+    Result<void> update(const mmu_update_t* reqs, unsigned n, Diagnostics& diags) override;
+
+private:
+    u64 pt_base_;
+    u64 virt_base_;
+};
 
 class ForeignWindow final : public FrameMapper {
 public:

@@ -62,10 +62,6 @@ void Domu::console_write(const char* s, usize n) {
     }
 }
 
-namespace {
-constexpr char SHUTDOWN_TOKEN[] = "shutdown";
-}  // namespace
-
 int Domu::watch_shutdown() { return store_->watch("control/shutdown", SHUTDOWN_TOKEN); }
 
 int Domu::shutdown_request() {
@@ -73,7 +69,10 @@ int Domu::shutdown_request() {
     bool asked = false;
     while (store_->next_event(path, sizeof(path), token, sizeof(token)))
         if (pv::StrView(token).equals(SHUTDOWN_TOKEN)) asked = true;
-    if (!asked) return -1;
+    return asked ? shutdown_reason() : -1;
+}
+
+int Domu::shutdown_reason() {
     char v[16];
     u32 len = 0;
     if (store_->read("control/shutdown", v, sizeof(v), &len) != 0) return -1;

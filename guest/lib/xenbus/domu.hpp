@@ -43,6 +43,10 @@ public:
     // returns that SHUTDOWN_* reason; -1 when nothing was asked.
     int watch_shutdown();
     int shutdown_request();
+    // For kernels with watches of their own, taking the events themselves: the token of
+    // watch_shutdown()'s events, and the reason its node holds (cleared as above), or -1.
+    static constexpr char SHUTDOWN_TOKEN[] = "shutdown";
+    int shutdown_reason();
     // Sleeps until the store or the console port fires (XenStore replies and watch events,
     // console input), at most until system time deadline_ns (0: no limit).
     void wait_store_or_console(u64 deadline_ns);

@@ -57,13 +57,27 @@ XS_NO_ASAN void* Arena::alloc(usize n) {
     return nullptr;
 }
 
+XS_NO_ASAN void Arena::grow(void* mem, usize size) {
+    uptr start = pv::align_up(reinterpret_cast<uptr>(mem), uptr{HEADER});
+    uptr end = pv::align_down(reinterpret_cast<uptr>(mem) + size, uptr{HEADER});
+    if (end <= start + 2 * HEADER) return;
+    XS_POISON(mem, size);
+    auto* b = reinterpret_cast<Block*>(start);
+    b->size = end - start;
+    capacity_ += b->size;
+    insert_free(b);
+}
+
 XS_NO_ASAN void Arena::free(void* p) {
     if (!p) return;
     auto* b = reinterpret_cast<Block*>(reinterpret_cast<uptr>(p) - HEADER);
     used_ -= b->size;
     if (ledger_) ledger_->credit(static_cast<pv::u32>(b->owner), b->size);
     XS_POISON(p, b->size - HEADER);
-    // Insert in address order, then merge with the neighbours.
+    insert_free(b);
+}
+
+XS_NO_ASAN void Arena::insert_free(Block* b) {
     Block* prev = nullptr;
     Block* cur = free_list_;
     while (cur && cur < b) {

@@ -32,6 +32,9 @@ public:
 
     // n bytes aligned to 16, or nullptr when no free block is large enough.
     void* alloc(pv::usize n);
+    // Adds a block of memory the caller hands over for good (disjoint from the others): the
+    // arena grows by it (domain 0's xenstored takes more of its memory as domains use theirs).
+    void grow(void* mem, pv::usize size);
     // p from alloc (or nullptr).
     void free(void* p);
 
@@ -57,6 +60,9 @@ private:
     };
     static constexpr pv::usize HEADER = 16;
     static_assert(sizeof(Block) == HEADER);
+
+    // Puts a block on the free list in address order, merged with adjacent free neighbours.
+    void insert_free(Block* b);
 
     Block* free_list_ = nullptr;
     pv::usize capacity_ = 0;

@@ -691,13 +691,16 @@ void Xenstored::fire(Conn&, Txn* tx, StrView path, bool exact, const Rec* node, 
         }
         return;
     }
+    // The permission is looked at only for a connection with a matching watch (as xenstored
+    // does it when adding the event): a write costs no lookups for the many that watch elsewhere.
     for (Conn* w = conns_; w; w = w->next) {
-        if (!watch_permitted(*w, path, node, old)) continue;
+        int permitted = -1;  // not looked at yet
         for (auto* wa = static_cast<Watch*>(w->watches); wa; wa = wa->next) {
             StrView wp(wa->path(), wa->path_len);
-            if (exact ? path.equals(wp) : is_child(path, wp))
-                event(*w, path.substr(wa->prefix_len <= path.len ? wa->prefix_len : 0),
-                      wa->token());
+            if (!(exact ? path.equals(wp) : is_child(path, wp))) continue;
+            if (permitted < 0) permitted = watch_permitted(*w, path, node, old) ? 1 : 0;
+            if (!permitted) break;
+            event(*w, path.substr(wa->prefix_len <= path.len ? wa->prefix_len : 0), wa->token());
         }
     }
 }
@@ -1248,6 +1251,13 @@ int Xenstored::do_introduce(const char* d, u32 len) {
     }
     ack(*cur_conn_);
     return OK;
+}
+
+u32 Xenstored::connections_with_output(u32* out, u32 max) const {
+    u32 n = 0;
+    for (const Conn* c = conns_; c; c = c->next)
+        if (c->out_head && n < max) out[n++] = c->domid;
+    return n;
 }
 
 u32 Xenstored::connections(u32* out, u32 max) const {

@@ -121,6 +121,9 @@ public:
     // The connected domains' ids in connection order (domain 0 first); returns how many there
     // are (only the first `max` are stored).
     u32 connections(u32* out, u32 max) const;
+    // Those with queued output (replies, watch events), at most `max`: what the ring pump
+    // must write out, without a lookup for every connection.
+    u32 connections_with_output(u32* out, u32 max) const;
 
     // What xenstored does when VIRQ_DOM_EXC says a domain changed (domain_cleanup): a domain
     // seen shut down for the first time fires @releaseDomain; a dying or vanished one loses its

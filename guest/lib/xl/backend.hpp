@@ -96,7 +96,7 @@ struct DomainFate {
 
 class Backend {
 public:
-    static constexpr usize MAX_DOMAINS = 64;
+    static constexpr usize MAX_DOMAINS = 129;  // domain 0 and the 128 domUs domain 0 serves
     static constexpr usize MAX_VCPUS = xlcfg::DomainConfig::MAX_VCPUS;
 
     // Every domain, by increasing domid; *count of them (at most max) go into out.

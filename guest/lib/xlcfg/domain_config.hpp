@@ -6,11 +6,14 @@
 //   type            "pv" (the default; "pvh" and "hvm" are refused: pvisor runs PV guests);
 //                   the older builder="generic" is accepted, builder="hvm" refused
 //   memory, maxmem  MiB; memory defaults to 32 (libxl's default), maxmem to memory; maxmem
-//                   below memory is refused
-//   vcpus, maxvcpus vCPUs online at start and in all (default 1; maxvcpus defaults to vcpus)
+//                   below memory is refused.  memory is what the domain starts with (and its
+//                   max_pages, + 1 MiB, as Xen 4.17's libxl), maxmem its memory/static-max
+//   vcpus, maxvcpus vCPUs online at start and in all (default 1; maxvcpus defaults to vcpus):
+//                   cpu/<n>/availability is "online" for n < vcpus, "offline" up to maxvcpus
 //   cpus            hard affinity: "all", "0-3,5,^1" (xl's vcpupin syntax) for every vCPU, or
 //                   a list with one such string per vCPU (vCPUs past the list: any CPU)
-//   kernel          mandatory path of the PV kernel (ELF) in domain 0's store
+//   kernel          mandatory path of the PV kernel in domain 0's store: an ELF, a gzip'd ELF or
+//                   a Linux bzImage
 //   ramdisk         optional path
 //   cmdline         the kernel command line; when absent, "root=<root> <extra>" or <extra>
 //                   from root= and extra=, as xl builds it

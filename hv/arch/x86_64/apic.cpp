@@ -207,4 +207,22 @@ bool ioapic_route(u32 gsi, u8 vector, bool level, bool active_low, u32 dest_apic
     return false;
 }
 
+bool ioapic_set_masked(u32 gsi, bool masked) {
+    for (const IoApic& io : g_ioapics) {
+        if (!io.regs || gsi < io.gsi_base || gsi - io.gsi_base >= io.pins) continue;
+        u32 reg = 0x10 + 2 * (gsi - io.gsi_base);
+        u32 lo = io.read(reg);
+        io.write(reg, masked ? lo | LVT_MASKED : lo & ~LVT_MASKED);
+        return true;
+    }
+    return false;
+}
+
+u32 ioapic_gsi_end() {
+    u32 end = 0;
+    for (const IoApic& io : g_ioapics)
+        if (io.regs && io.gsi_base + io.pins > end) end = io.gsi_base + io.pins;
+    return end;
+}
+
 }  // namespace pv::arch::apic

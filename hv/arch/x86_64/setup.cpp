@@ -225,12 +225,16 @@ void print_phases() {
     kernel.release();
     if (!d) panic("Could not set up domain 0");
     arch::pv::machine_map_init(g_bootinfo, g_acpi);
+    arch::pv::platform_init(g_acpi);
+    arch::pv::physdev_init(g_acpi, g_options.com1.irq);
     arch::pv::console_input_init(g_acpi, g_options.com1.irq, g_options.conswitch.switch_char,
                                  g_options.conswitch.to_dom0_at_boot);
     arch::pv::start_domain(*d);
 }
 
 }  // namespace
+
+const BootOptions& boot_options() { return g_options; }
 }  // namespace pv
 
 extern "C" [[noreturn]] void boot_main(pv::u32 magic, pv::u32 info) {

@@ -35,8 +35,9 @@ constexpr Word WORDS[] = {
 };
 
 // Features with XSAVE-managed state, and FSGSBASE (see the top of the file); and the special
-// bits ('!') that Xen computes rather than passes: APIC (a PV guest has none), OSXSAVE (follows
-// the guest's CR4.OSXSAVE, which pvisor never lets it set).
+// bit ('!') that Xen computes rather than passes: OSXSAVE (follows the guest's CR4.OSXSAVE, which
+// pvisor never lets it set).  APIC stays as the host has it, as Xen 4.17 shows it to PV guests:
+// Linux then takes the legacy IRQs from the ACPI tables and keeps IRQ 9 free for the SCI.
 constexpr unsigned HIDDEN[] = {
     XEN_X86_FEATURE_XSAVE,        XEN_X86_FEATURE_OSXSAVE,      XEN_X86_FEATURE_AVX,
     XEN_X86_FEATURE_FMA,          XEN_X86_FEATURE_F16C,         XEN_X86_FEATURE_XOP,
@@ -50,7 +51,6 @@ constexpr unsigned HIDDEN[] = {
     XEN_X86_FEATURE_AVX512_VNNI,  XEN_X86_FEATURE_AVX512_BITALG, XEN_X86_FEATURE_AVX512_VPOPCNTDQ,
     XEN_X86_FEATURE_AVX512_4VNNIW, XEN_X86_FEATURE_AVX512_4FMAPS, XEN_X86_FEATURE_AVX512_VP2INTERSECT,
     XEN_X86_FEATURE_AVX512_FP16,  XEN_X86_FEATURE_AVX_VNNI,     XEN_X86_FEATURE_AVX512_BF16,
-    XEN_X86_FEATURE_APIC,
 };
 
 struct Masks {
@@ -99,6 +99,16 @@ void hypervisor_leaf(u32 leaf, CpuidResult& r) {
 }
 
 }  // namespace
+
+void host_featureset(u32* out, unsigned n) {
+    const u32 max_basic = cpuid(0).eax, max_ext = cpuid(0x80000000).eax;
+    for (unsigned i = 0; i < n; ++i) out[i] = 0;
+    for (const Word& w : WORDS) {
+        if (w.word >= n || w.leaf > (w.leaf >= 0x80000000 ? max_ext : max_basic)) continue;
+        CpuidResult r = cpuid(w.leaf, w.sub);
+        out[w.word] = reg(r, w.reg);
+    }
+}
 
 void pv_cpuid(u32 leaf, u32 sub, CpuidResult& r) {
     if (leaf >= 0x40000000 && leaf < 0x40010000) return hypervisor_leaf(leaf, r);

@@ -148,8 +148,10 @@ void domain_free(PvDomain* d) {
     }
     sched_remove_domain(*d);
     if (d->evtchn) heap_delete(hv_heap(), d->evtchn);
+    physdev_free_domain(*d);
     gnttab_domain_free(*d);
     if (d->p2m) hv_heap().free(d->p2m);
+    memory_map_free(*d);
     heap_delete(hv_heap(), d);
     // The free-frame count (also sysctl physinfo's free_pages): what a leak would show first.
     pv_info("Domain %u destroyed: %lu frames free\n", id, mm::frames().free_frames());
@@ -160,6 +162,7 @@ void domain_free(PvDomain* d) {
 bool domain_release(PvDomain& d, bool first) {
     if (first) {
         if (d.evtchn) events_destroy_domain(d);
+        physdev_destroy_domain(d);  // its lines were unbound with its ports; the rest goes
         gnttab_domain_release(d);  // its mappings of others' grants, then its table frames
         for (unsigned i = 0; i < PvDomain::MAX_VCPUS; ++i)
             if (d.vcpu[i]) vcpu_teardown(*d.vcpu[i]);

@@ -46,7 +46,7 @@ bool mce_ctl2_msr(u32 msr) { return msr >= MSR_MC0_CTL2 && msr < MSR_MC0_CTL2 + 
 int vmce_rdmsr(const PvVcpu& v, u32 msr, u64* out) {
     *out = 0;
     if (msr == MSR_MCG_CAP)
-        *out = VMCE_BANKS | (intel_cpu() ? MCG_TES_P | MCG_CMCI_P | MCG_SER_P : 0);
+        *out = vmce_mcg_cap();
     else if (msr == MSR_MCG_STATUS)
         *out = v.domain->mcg_status.load(std::memory_order_relaxed);
     else if (mce_bank_msr(msr))
@@ -68,6 +68,12 @@ int vmce_wrmsr(PvVcpu& v, u32 msr, u64 val) {
     }
     return msr == MSR_MCG_CAP || msr == MSR_MCG_CTL || mce_ctl2_msr(msr) ? 1 : 0;
 }
+
+}  // namespace
+
+u64 vmce_mcg_cap() { return VMCE_BANKS | (intel_cpu() ? MCG_TES_P | MCG_CMCI_P | MCG_SER_P : 0); }
+
+namespace {
 
 bool do_rdmsr(PvVcpu& v, u32 msr, u64* out) {
     if (int r = vmce_rdmsr(v, msr, out)) return r > 0;

@@ -64,6 +64,18 @@ public:
         return phys_to_virt(gfn << PAGE_SHIFT);
     }
     void unmap_guest_page(void* page) { mmu_put_writable(virt_to_phys(page) >> PAGE_SHIFT); }
+    // Physical IRQs: physdev.cpp's.
+    Result<void> pirq_check(domid_t d, u32 pirq) {
+        PvDomain* dom = domain_find(d);
+        return dom ? physdev_pirq_check(*dom, pirq) : error(XEN_ESRCH);
+    }
+    Result<void> pirq_bind(domid_t d, u32 pirq, evtchn_port_t port, bool) {
+        PvDomain* dom = domain_find(d);
+        return dom ? physdev_pirq_bind(*dom, pirq, port) : error(XEN_ESRCH);
+    }
+    void pirq_unbind(domid_t d, u32 pirq) {
+        if (PvDomain* dom = domain_find(d)) physdev_pirq_unbind(*dom, pirq);
+    }
 };
 static_assert(EvtchnEnv<X86EvtchnEnv>);
 
@@ -87,6 +99,12 @@ long do_event_channel_op(PvVcpu& v, const HypercallArgs& a) {
 
 void send_virq(PvVcpu& v, u32 virq) {
     if (v.domain->evtchn) g_ops.raise_virq(*v.domain->evtchn, virq, v.id);
+}
+
+// physdev.cpp's interrupt handler: a bound line fired.
+bool events_raise_pirq(domid_t d, evtchn_port_t port, u32 pirq) {
+    PvDomain* dom = domain_find(d);
+    return dom && dom->evtchn && g_ops.raise_pirq(*dom->evtchn, port, pirq);
 }
 
 long evtchn_port_poll(PvDomain& d, evtchn_port_t port) { return g_ops.port_poll(*d.evtchn, port); }

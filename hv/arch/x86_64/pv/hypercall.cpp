@@ -10,11 +10,13 @@
 
 #include "arch/x86_64/pv/guest_access.hpp"
 #include "arch/x86_64/pv/pv.hpp"
+#include "core/cmdline.hpp"
 #include "core/serial_input.hpp"
 #include "core/console.hpp"
 #include "core/heap.hpp"
 #include "lib/string.hpp"
 
+#include <xen/arch-x86/xen-mca.h>
 #include <xen/callback.h>
 #include <xen/features.h>
 #include <xen/physdev.h>
@@ -96,6 +98,13 @@ long do_xen_version(PvVcpu& v, const HypercallArgs& a) {
     case XENVER_guest_handle: {
         xen_domain_handle_t h = {};
         return copy_to_guest(a.a2, h, sizeof h) ? 0 : err(XEN_EFAULT);
+    }
+    case XENVER_commandline: {
+        // The whole buffer to domain 0; to others Xen's XSM default denies it: "<denied>".
+        xen_commandline_t line = {};
+        str_copy(line, v.domain->privileged ? boot_options().saved_cmdline : "<denied>", sizeof line);
+        const usize n = v.domain->privileged ? sizeof line : str_len(line) + 1;
+        return copy_to_guest(a.a2, line, n) ? 0 : err(XEN_EFAULT);
     }
     case XENVER_get_features: {
         xen_feature_info_t fi;
@@ -211,11 +220,10 @@ long do_memory_op(PvVcpu& v, const HypercallArgs& a) {
     }
     case XENMEM_machine_memory_map:
         return machine_memory_map(v, a.a2);
+    case XENMEM_set_memory_map:
+        return set_memory_map(v, a.a2);
     case XENMEM_memory_map:
-        // A PV domain has a pseudo-physical map only when a toolstack gave it one
-        // (XENMEM_set_memory_map, with the domains of issue 4); without, Xen answers -ENOSYS
-        // ("backwards compatibility") and the kernel derives its map from nr_pages.
-        return err(XEN_ENOSYS);
+        return memory_map(v, a.a2);
     case XENMEM_machphys_mfn_list: {
         // The first frame of each 2 MiB piece of the M2P, in order (x86_64/mm.c's
         // subarch_memory_op): tools map the table through them.
@@ -523,7 +531,7 @@ long do_physdev_op(PvVcpu& v, const HypercallArgs& a) {
         v.iopl = p.iopl;
         return 0;
     }
-    return err(XEN_ENOSYS);
+    return do_physdev_pirq_op(v, a.a1, a.a2);
 }
 
 long do_multicall(PvVcpu& v, const HypercallArgs& a);
@@ -561,6 +569,8 @@ constexpr HypercallEntry kHypercalls[] = {
     {__HYPERVISOR_grant_table_op, do_grant_table_op},
     {__HYPERVISOR_domctl, do_domctl},
     {__HYPERVISOR_sysctl, do_sysctl},
+    {__HYPERVISOR_platform_op, do_platform_op},
+    {__HYPERVISOR_mca, do_mca},
 };
 
 constexpr unsigned NR_HYPERCALLS = 64;

@@ -18,6 +18,7 @@ namespace pv::arch::pv {
 namespace {
 
 MachineMap g_map;
+u64 g_hpet_mfn = ~u64{0};
 
 constexpr long err(Errno e) { return -static_cast<long>(e); }
 
@@ -42,6 +43,7 @@ void machine_map_init(const BootInfo& bi, const AcpiInfo& acpi) {
         const u64 top = (u64{1} << 40) >> PAGE_SHIFT;
         (void)g_map.deny(top - ((u64{3} << 32) >> PAGE_SHIFT), top - 1);
     }
+    if (acpi.hpet_base) g_hpet_mfn = acpi.hpet_base >> PAGE_SHIFT;
     // The frames that are I/O to the MMU (as Xen's dom_io frames): none is owned, since the
     // allocator only ever held RAM above the first MiB.
     auto* table = reinterpret_cast<PageInfo*>(FRAMETABLE_VIRT_START);
@@ -49,6 +51,10 @@ void machine_map_init(const BootInfo& bi, const AcpiInfo& acpi) {
         for (u64 m = first; m < end; ++m) table[m].io = true;
     });
 }
+
+bool machine_map_denied(u64 mfn) { return g_map.denied(mfn); }
+
+bool machine_map_read_only(u64 mfn) { return mfn == g_hpet_mfn; }
 
 long machine_memory_map(PvVcpu& v, u64 arg) {
     if (!v.domain->privileged) return err(XEN_EPERM);

@@ -27,11 +27,13 @@ public:
     }
     u64* table(u64 mfn) const { return static_cast<u64*>(phys_to_virt(mfn << PAGE_SHIFT)); }
     bool io_mapping_permitted(Owner d, u64 mfn) const {
-        // Domain 0 may map device memory, but not the interrupt controllers the hypervisor
-        // drives (I/O APIC, HPET, local APIC: 0xfec00000-0xfeffffff).
-        u64 pa = mfn << PAGE_SHIFT;
-        return d == dom0_owner() && mfn < max_io_mfn() && !(pa >= 0xfec00000 && pa < 0xff000000);
+        // Domain 0 may map device memory, except what Xen's dom0_setup_permissions keeps from
+        // it and reports reserved in XENMEM_machine_memory_map (machine_map.cpp): the local
+        // APIC, the I/O APICs, the MSI window, AMD's HyperTransport range.
+        return d == dom0_owner() && mfn < max_io_mfn() && !machine_map_denied(mfn);
     }
+    // The HPET stays read-only to domain 0, as Xen's default (ro-hpet).
+    bool io_read_only(u64 mfn) const { return machine_map_read_only(mfn); }
     bool cache_attrs_permitted(Owner d) const { return d == dom0_owner(); }
     void free_frame(u64 mfn, Owner d) { memory_frame_freed(mfn, d); }
     void flush_for_type_change(u64, Owner) {

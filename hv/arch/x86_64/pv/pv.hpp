@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "core/machine_map.hpp"
 #include "core/sched_credit.hpp"
 #include "core/timer.hpp"
 #include "lib/spinlock.hpp"
@@ -162,10 +163,17 @@ struct PvDomain {
     u64 shared_info_mfn = 0;
     unsigned long vm_assist = 0;
     EventChannels* evtchn = nullptr;  // core/evtchn.hpp
+    struct DomainPirqs* pirqs = nullptr;  // its physical IRQs (physdev.cpp), from the first map
+    bool pirqs_closed = false;            // dying: no pirq is mapped any more (physdev.cpp)
     struct DomainGrants* grants = nullptr;  // its grant table and maptrack (grant.cpp)
     // Grant-table frames lent to the dying domain and not freed yet (not in nr_pages, like
     // shared_info); set when its table is released, under page_alloc_lock.
     u32 gnttab_frames_left = 0;
+    // The pseudo-physical memory map a toolstack gave it (XENMEM_set_memory_map, memory_map.cpp:
+    // nr_e820 entries of Xen's struct e820entry, from the heap); none until then.
+    Spinlock e820_lock;
+    ::pv::E820Out* e820 = nullptr;
+    u32 nr_e820 = 0;
     static constexpr unsigned MAX_VCPUS = 128;  // Xen's HVM_MAX_VCPUS bound, as for PV (the VIRQ table's rows)
     unsigned max_vcpus = 0;
     PvVcpu* vcpu[MAX_VCPUS] = {};  // vcpu[0 .. max_vcpus) exist
@@ -229,6 +237,9 @@ u64 guest_cr0(const PvVcpu& v);
 u64 guest_cr4(const PvVcpu& v);
 // CPUID leaf/sub as a PV guest sees it (cpuid.cpp).
 void pv_cpuid(u32 leaf, u32 sub, CpuidResult& r);
+// This CPU's features in Xen's featureset order (the FEATURESET_* words, unfiltered), the first
+// n words: what Xen's physinfo reports as hw_cap (its boot CPU's x86_capability).
+void host_featureset(u32* out, unsigned n);
 // The bits of a CR4 value a PV guest may set (the rest of what it writes is dropped, as Xen's
 // pv_fixup_guest_cr4 does), and the CR4 the hardware runs v with.
 u64 cr4_guest_bits(u64 cr4);
@@ -333,6 +344,8 @@ void gnttab_domain_free(PvDomain& d);
 // decrease_reservation).
 bool gnttab_is_table_frame(PvDomain& d, u64 mfn);
 long do_sysctl(PvVcpu& v, const HypercallArgs& a);   // sysctl.cpp
+long do_platform_op(PvVcpu& v, const HypercallArgs& a);  // platform.cpp
+long do_mca(PvVcpu& v, const HypercallArgs& a);          // platform.cpp
 void domctl_reap();  // domain_reap under the domctl lock, unless it is busy (domctl.cpp)
 // On the way back to the guest: enter its event callback if an upcall is pending and unmasked.
 void deliver_upcall(PvVcpu& v, TrapFrame& f);
@@ -409,12 +422,38 @@ void send_virq(PvVcpu& v, u32 virq);
 // XENMEM_machine_memory_map (machine_map.cpp): the firmware map with domain 0's denied MMIO,
 // set up once at boot.
 void machine_map_init(const ::pv::BootInfo& bi, const ::pv::AcpiInfo& acpi);
+// The MADT's processor ids for XENPF_get_cpuinfo (platform.cpp); acpi must outlive the calls.
+void platform_init(const ::pv::AcpiInfo& acpi);
+// The non-RAM frames domain 0 may map read-only only: the HPET (machine_map.cpp).
+bool machine_map_read_only(u64 mfn);
+// MCG_CAP as the vMCE answers it (emulate.cpp).
+u64 vmce_mcg_cap();
 long machine_memory_map(PvVcpu& v, u64 arg);
+// Whether machine frame mfn is MMIO domain 0 may not map (what machine_map_init denied).
+bool machine_map_denied(u64 mfn);
+// XENMEM_set_memory_map and XENMEM_memory_map (memory_map.cpp): a domain's pseudo-physical map,
+// as its toolstack sets it (libxl: one RAM entry up to maxmem); memory_map_free at destruction.
+long set_memory_map(PvVcpu& v, u64 arg);
+long memory_map(PvVcpu& v, u64 arg);
+void memory_map_free(PvDomain& d);
 // Serial input (console_input.cpp): COM1's receive interrupt on `irq` (0: none), Ctrl-<switch>
 // x3 switching between the hypervisor's debug keys and domain 0, which gets the input from
 // now if to_dom0; console_input_read: domain 0's characters (CONSOLEIO_read).
 void console_input_init(const ::pv::AcpiInfo& acpi, u8 irq, char switch_char, bool to_dom0);
 usize console_input_read(char* buf, usize max);
+// Physical IRQs (physdev.cpp): the GSIs (ISA IRQ 0's and COM1's serial_irq's are the
+// hypervisor's) at boot; PHYSDEVOP_map_pirq, unmap_pirq, setup_gsi, irq_status_query, eoi,
+// pirq_eoi_gmfn_v2 and alloc_irq_vector (-ENOSYS for other commands); EVTCHNOP_bind_pirq's
+// checks, bind and unbind (events.cpp's Env, with d's event-channel lock held); at domain
+// destruction, after its event channels are closed (lines and EOI page released, no mapping
+// from then on), and when its record is freed (the table's memory).
+void physdev_init(const ::pv::AcpiInfo& acpi, u8 serial_irq);
+long do_physdev_pirq_op(PvVcpu& v, u64 cmd, u64 arg);
+Result<void> physdev_pirq_check(PvDomain& d, u32 pirq);
+Result<void> physdev_pirq_bind(PvDomain& d, u32 pirq, evtchn_port_t port);
+void physdev_pirq_unbind(PvDomain& d, u32 pirq);
+void physdev_destroy_domain(PvDomain& d);
+void physdev_free_domain(PvDomain& d);
 long evtchn_port_poll(PvDomain& d, evtchn_port_t port);
 
 // vCPUs and scheduling (vcpu.cpp, sched.cpp).

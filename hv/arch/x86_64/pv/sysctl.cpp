@@ -23,7 +23,8 @@ constexpr long err(Errno e) { return -static_cast<long>(e); }
 Spinlock g_sysctl_lock;
 
 // The machine as Xen reports it: one node, every CPU its own core of one package (no topology
-// yet), the frame allocator's totals (free_pages comes back exactly when a domain's frames do).
+// yet), the frame allocator's totals (free_pages comes back exactly when a domain's frames do),
+// and hw_cap: the CPU's feature words in Xen's featureset order.
 void physinfo(xen_sysctl_physinfo& pi) {
     mem_set(&pi, 0, sizeof pi);
     unsigned cpus = smp::online_cpus();
@@ -40,6 +41,7 @@ void physinfo(xen_sysctl_physinfo& pi) {
     pi.scrub_pages = 0;
     pi.outstanding_pages = 0;
     pi.max_mfn = mm::frames().nr_frames() - 1;
+    host_featureset(pi.hw_cap, sizeof(pi.hw_cap) / sizeof(pi.hw_cap[0]));
 }
 
 // getdomaininfolist: from first_domain on, at most max_domains entries, in id order.

@@ -37,5 +37,9 @@ void ioapic_init(unsigned index, u64 phys_base, u32 gsi_base);
 // Routes a GSI to `vector` on the CPU with local APIC id dest_apic_id, unmasked; false when no
 // I/O APIC serves the GSI.
 bool ioapic_route(u32 gsi, u8 vector, bool level, bool active_low, u32 dest_apic_id);
+// Masks or unmasks a GSI's pin (false: no I/O APIC serves it).
+bool ioapic_set_masked(u32 gsi, bool masked);
+// One past the highest GSI an I/O APIC serves (0: none).
+u32 ioapic_gsi_end();
 
 }  // namespace pv::arch::apic

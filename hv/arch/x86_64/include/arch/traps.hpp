@@ -18,6 +18,7 @@ enum Vector : u8 {
     // Interrupt vectors owned by the hypervisor.
     VEC_FIRST_IRQ = 0x20,
     VEC_SERIAL = 0x24,     // COM1's receive interrupt (pv/console_input.cpp)
+    VEC_PIRQ_FIRST = 0x30, // GSIs bound to guests' pirqs, from here to 0xdf but 0x80 (pv/physdev.cpp)
     VEC_TIMER = 0xf0,
     VEC_IPI_CALL = 0xf1,
     VEC_IPI_STOP = 0xf2,
