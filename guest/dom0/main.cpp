@@ -385,13 +385,7 @@ private:
     }
     print("dom0: pvisor's domain 0 is ready: type `help` or `xl help` (Ctrl-A three times: debug keys)\n");
     term.show_prompt();
-    u64 seen = store.dom_exc_count();
-    for (;;) {
-        g_loop.run_once(0);
-        if (store.dom_exc_count() == seen) continue;
-        seen = store.dom_exc_count();
-        xl.reap();  // on_poweroff, on_reboot, on_crash
-    }
+    for (;;) xl.serve();
 }
 
 }  // namespace

@@ -474,13 +474,7 @@ pv::Result<void> XlBackend::console(u32 domid) {
     // Until Ctrl-] or the domain is gone.  Its shutdown is acted on meanwhile (on_poweroff and
     // the others), as xl's daemon does while the console client runs: a guest that powers off
     // with on_poweroff="destroy" ends the session.
-    u64 seen = store_.dom_exc_count();
-    while (term_.raw_active() && pvb::domain_info(static_cast<domid_t>(domid), quiet)) {
-        loop_.run_once(0);
-        if (store_.dom_exc_count() == seen) continue;
-        seen = store_.dom_exc_count();
-        reap();
-    }
+    while (term_.raw_active() && pvb::domain_info(static_cast<domid_t>(domid), quiet)) serve();
     term_.set_raw(nullptr);
     console_.set_attached(DOMID_INVALID);
     console_write("\n", 1);
@@ -531,6 +525,13 @@ void XlBackend::act_on_shutdown(Record& r, u32 reason) {
         return;
     }
     (void)unpause(*dom);
+}
+
+void XlBackend::serve() {
+    loop_.run_once(0);
+    if (store_.dom_exc_count() == dom_exc_seen_) return;
+    dom_exc_seen_ = store_.dom_exc_count();
+    reap();  // on_poweroff, on_reboot, on_crash
 }
 
 void XlBackend::reap() {

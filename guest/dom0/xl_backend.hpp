@@ -4,8 +4,8 @@
 // any leading '/' removed.
 //
 // The backend remembers, for each domain it created, the DomainConfig and the creation time
-// (xl's saved config and `xl uptime`).  reap(), called by domain 0's loop whenever
-// VIRQ_DOM_EXC fired, acts on domains that shut down as their on_poweroff/on_reboot/on_crash
+// (xl's saved config and `xl uptime`).  serve() is one turn of domain 0's loop; whenever
+// VIRQ_DOM_EXC fired it reaps: acts on domains that shut down as their on_poweroff/on_reboot/on_crash
 // say (destroy, restart, rename-restart, preserve), as xl's per-domain daemon does.
 #pragma once
 #include "guest/dom0/terminal.hpp"
@@ -24,6 +24,9 @@ public:
 
     // Writes Domain-0's name and ID into XenStore.
     void init();
+    // One turn of domain 0's event loop, then reap() if VIRQ_DOM_EXC fired since the last turn:
+    // the prompt's loop and `xl console`'s both run on it.
+    void serve();
     // Acts on the domains that shut down (see above).
     void reap();
 
@@ -73,6 +76,7 @@ private:
     Toolstack& ts_;
     Terminal& term_;
     Record records_[MAX_CONFIGS];
+    u64 dom_exc_seen_ = 0;  // store_.dom_exc_count() at the last reap
 };
 
 }  // namespace dom0

@@ -4,6 +4,7 @@
 // (level, active high); GSI 4 is COM1's, which the hypervisor keeps for its serial input.
 #include "guest/dom0test/dom0test.hpp"
 #include "guest/lib/builder/xenctl.hpp"
+#include "guest/lib/xenbus/events.hpp"
 #include "guest/lib/xenbus/grant.hpp"
 
 #include <xen/physdev.h>
@@ -48,11 +49,6 @@ long bind(u32 pirq, evtchn_port_t* port) {
     long rc = hc::event_channel_op(EVTCHNOP_bind_pirq, &b);
     if (port) *port = b.port;
     return rc;
-}
-long close(evtchn_port_t port) {
-    evtchn_close_t c{};
-    c.port = port;
-    return hc::event_channel_op(EVTCHNOP_close, &c);
 }
 // How many pirqs Xen 4.17 gives domain 0 (arch_hwdom_irqs): fls(CPUs), at most its vCPUs, times
 // the 208 dynamic vectors (0x20-0xef), over the GSIs, within nr_irqs (max(CPUs * 208, 8 * GSIs)).
@@ -151,7 +147,7 @@ void check_physdev() {
     CHECK_EQ("physdev.eoi_pirq9", eoi(9), 0);
     CHECK_EQ("physdev.eoi_unmapped", eoi(12), -XEN_EINVAL);
     CHECK_EQ("physdev.eoi_bad", eoi(100000), -XEN_EINVAL);
-    CHECK_EQ("physdev.close_pirq9", close(port), 0);
+    CHECK_EQ("physdev.close_pirq9", xb::evtchn_close(port), 0);
     CHECK_EQ("physdev.unmap_pirq9", unmap(9), 0);
     CHECK_EQ("physdev.unmap_pirq9_again", unmap(9), -XEN_EINVAL);
     CHECK_EQ("physdev.eoi_after_unmap", eoi(9), -XEN_EINVAL);
@@ -176,7 +172,7 @@ void check_physdev() {
     rc = hc::event_channel_op(EVTCHNOP_status, &st);
     check("physdev.status_unmapped_bound", rc == 0 && st.status == EVTCHNSTAT_pirq && st.u.pirq == 10,
           "rc %ld status %u pirq %u", rc, st.status, st.u.pirq);
-    CHECK_EQ("physdev.close_unmapped_bound", close(port), 0);
+    CHECK_EQ("physdev.close_unmapped_bound", xb::evtchn_close(port), 0);
     CHECK_EQ("physdev.eoi_after_close", eoi(10), -XEN_EINVAL);
 
     // COM1's line: mapped as any other, but the hypervisor keeps it.

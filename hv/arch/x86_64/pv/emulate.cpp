@@ -34,13 +34,10 @@ constexpr u32 MSR_MCG_CAP = 0x179, MSR_MCG_STATUS = 0x17a, MSR_MCG_CTL = 0x17b, 
 constexpr unsigned VMCE_BANKS = 2, MCE_BANK_MSRS = 4 * 32;
 constexpr u64 MCG_CMCI_P = u64{1} << 10, MCG_TES_P = u64{1} << 11, MCG_SER_P = u64{1} << 24;
 
-bool intel_cpu() {
-    CpuidResult r = cpuid(0);
-    return r.ebx == 0x756e6547 && r.edx == 0x49656e69 && r.ecx == 0x6c65746e;  // GenuineIntel
-}
-
 bool mce_bank_msr(u32 msr) { return msr >= MSR_MC0_CTL && msr < MSR_MC0_CTL + MCE_BANK_MSRS; }
-bool mce_ctl2_msr(u32 msr) { return msr >= MSR_MC0_CTL2 && msr < MSR_MC0_CTL2 + VMCE_BANKS && intel_cpu(); }
+bool mce_ctl2_msr(u32 msr) {
+    return msr >= MSR_MC0_CTL2 && msr < MSR_MC0_CTL2 + VMCE_BANKS && cpu_vendor() == CpuVendor::intel;
+}
 
 // 1: handled (*out set), 0: not a machine-check MSR, -1: #GP.
 int vmce_rdmsr(const PvVcpu& v, u32 msr, u64* out) {
@@ -71,7 +68,9 @@ int vmce_wrmsr(PvVcpu& v, u32 msr, u64 val) {
 
 }  // namespace
 
-u64 vmce_mcg_cap() { return VMCE_BANKS | (intel_cpu() ? MCG_TES_P | MCG_CMCI_P | MCG_SER_P : 0); }
+u64 vmce_mcg_cap() {
+    return VMCE_BANKS | (cpu_vendor() == CpuVendor::intel ? MCG_TES_P | MCG_CMCI_P | MCG_SER_P : 0);
+}
 
 namespace {
 
@@ -208,7 +207,10 @@ u64 cr4_guest_bits(u64 cr4) { return cr4 & CR4_GUEST_MASK; }
 
 u64 guest_cr4(const PvVcpu& v) { return v.cr4_own | (read_cr4() & CR4_VISIBLE_MASK); }
 
-u64 hardware_cr4(const PvVcpu& v) { return (read_cr4() & ~CR4_TSD) | (v.cr4_own & CR4_TSD); }
+void load_guest_cr4(const PvVcpu& v) {
+    const u64 cur = read_cr4(), want = (cur & ~CR4_TSD) | (v.cr4_own & CR4_TSD);
+    if (want != cur) write_cr4(want);
+}
 
 bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
     u8 insn[16];
@@ -328,7 +330,7 @@ bool emulate_privileged(PvVcpu& v, TrapFrame& f, bool from_ud) {
                 break;
             case 4:  // Linux writes it directly (cr4_update_irqsoff): keep what is the guest's
                 v.cr4_own = cr4_guest_bits(val);
-                if (u64 hw = hardware_cr4(v); hw != read_cr4()) write_cr4(hw);
+                load_guest_cr4(v);
                 break;
             default: return false;
             }

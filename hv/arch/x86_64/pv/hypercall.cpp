@@ -434,8 +434,7 @@ void load_gs_or_null(u16 sel) {
 // AMD CPUs (before Zen 2's NullSelectorClearsBase) keep the old base when the null selector is
 // loaded; Xen loads a flat selector first there.
 bool null_selector_keeps_base() {
-    static const bool amd = cpuid(0).ebx == 0x68747541;  // "Auth"enticAMD
-    return amd && !(cpuid(0x80000000).eax >= 0x80000021 && (cpuid(0x80000021).eax & (1u << 6)));
+    return cpu_vendor() == CpuVendor::amd && !(cpuid(0x80000000).eax >= 0x80000021 && (cpuid(0x80000021).eax & (1u << 6)));
 }
 
 long do_set_segment_base(PvVcpu& v, const HypercallArgs& a) {

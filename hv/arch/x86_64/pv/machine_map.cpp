@@ -22,12 +22,6 @@ u64 g_hpet_mfn = ~u64{0};
 
 constexpr long err(Errno e) { return -static_cast<long>(e); }
 
-bool amd_like() {
-    CpuidResult r = cpuid(0);
-    return (r.ebx == 0x68747541 && r.edx == 0x69746e65 && r.ecx == 0x444d4163) ||  // AuthenticAMD
-           (r.ebx == 0x6f677948 && r.edx == 0x6e65476e && r.ecx == 0x656e6975);    // HygonGenuine
-}
-
 }  // namespace
 
 void machine_map_init(const BootInfo& bi, const AcpiInfo& acpi) {
@@ -39,7 +33,7 @@ void machine_map_init(const BootInfo& bi, const AcpiInfo& acpi) {
     for (usize i = 0; i < acpi.ioapic_count; ++i)
         (void)g_map.deny(acpi.ioapics[i].address >> PAGE_SHIFT, acpi.ioapics[i].address >> PAGE_SHIFT);
     (void)g_map.deny(0xfee00000 >> PAGE_SHIFT, 0xfeefffff >> PAGE_SHIFT);
-    if (amd_like()) {
+    if (cpu_vendor() == CpuVendor::amd || cpu_vendor() == CpuVendor::hygon) {
         const u64 top = (u64{1} << 40) >> PAGE_SHIFT;
         (void)g_map.deny(top - ((u64{3} << 32) >> PAGE_SHIFT), top - 1);
     }

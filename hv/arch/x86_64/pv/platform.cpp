@@ -48,11 +48,13 @@ long get_cpuinfo(xenpf_pcpuinfo& info) {
 }
 
 // Xen's x86 vendor numbers (X86_VENDOR_*), as mc_vendor carries them.
-u32 vendor_number(const char id[12]) {
-    if (!mem_compare(id, "GenuineIntel", 12)) return 1u << 0;
-    if (!mem_compare(id, "AuthenticAMD", 12)) return 1u << 1;
-    if (!mem_compare(id, "HygonGenuine", 12)) return 1u << 4;
-    return 0;
+u32 vendor_number() {
+    switch (cpu_vendor()) {
+    case CpuVendor::intel: return 1u << 0;
+    case CpuVendor::amd: return 1u << 1;
+    case CpuVendor::hygon: return 1u << 4;
+    default: return 0;
+    }
 }
 
 // One CPU's identity.  The CPUs are alike (pvisor runs on no mixed parts): the leaves are read
@@ -70,7 +72,7 @@ void logical_cpu(unsigned cpu, xen_mc_logical_cpu_t& l) {
     mem_copy(l.mc_vendorid + 0, &r0.ebx, 4);
     mem_copy(l.mc_vendorid + 4, &r0.edx, 4);
     mem_copy(l.mc_vendorid + 8, &r0.ecx, 4);
-    l.mc_vendor = vendor_number(l.mc_vendorid);
+    l.mc_vendor = vendor_number();
     CpuidResult r1 = cpuid(1);
     u32 family = (r1.eax >> 8) & 0xf, model = (r1.eax >> 4) & 0xf;
     if (family == 0xf) family += (r1.eax >> 20) & 0xff;

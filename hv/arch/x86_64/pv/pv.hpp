@@ -241,9 +241,10 @@ void pv_cpuid(u32 leaf, u32 sub, CpuidResult& r);
 // n words: what Xen's physinfo reports as hw_cap (its boot CPU's x86_capability).
 void host_featureset(u32* out, unsigned n);
 // The bits of a CR4 value a PV guest may set (the rest of what it writes is dropped, as Xen's
-// pv_fixup_guest_cr4 does), and the CR4 the hardware runs v with.
+// pv_fixup_guest_cr4 does), and loading the CR4 the hardware runs v with (one CR4 read, a write
+// only when TSD changes).
 u64 cr4_guest_bits(u64 cr4);
-u64 hardware_cr4(const PvVcpu& v);
+void load_guest_cr4(const PvVcpu& v);
 
 // Builds domain 0 from the kernel (and optional initrd) boot modules, as Xen's dom0 builder
 // lays it out (xen-pv-abi.md §1).  Errors are reported on the console; false means no domain.

@@ -165,7 +165,7 @@ void restore_state(PvVcpu& v) {
     asm volatile("fxrstor64 %0" : : "m"(*reinterpret_cast<const u8(*)[512]>(v.fpu)));
     v.fpu_initialised = true;  // Xen's eager FPU: set at the first restore
     if (v.virtual_ts) write_cr0(read_cr0() | CR0_TS);
-    if (u64 cr4 = hardware_cr4(v); cr4 != read_cr4()) write_cr4(cr4);  // TSD as the guest chose
+    load_guest_cr4(v);  // TSD as the guest chose
     if (v.debugreg[7] & 0xff) {
         asm volatile("mov %0, %%db0" : : "r"(v.debugreg[0]));
         asm volatile("mov %0, %%db1" : : "r"(v.debugreg[1]));

@@ -67,6 +67,19 @@ inline CpuidResult cpuid(u32 leaf, u32 subleaf = 0) {
     return r;
 }
 
+// The CPU's vendor (CPUID leaf 0's string), read once.
+enum class CpuVendor : u8 { other, intel, amd, hygon };
+inline CpuVendor cpu_vendor() {
+    static const CpuVendor v = [] {
+        CpuidResult r = cpuid(0);
+        if (r.ebx == 0x756e6547 && r.edx == 0x49656e69 && r.ecx == 0x6c65746e) return CpuVendor::intel;  // GenuineIntel
+        if (r.ebx == 0x68747541 && r.edx == 0x69746e65 && r.ecx == 0x444d4163) return CpuVendor::amd;    // AuthenticAMD
+        if (r.ebx == 0x6f677948 && r.edx == 0x6e65476e && r.ecx == 0x656e6975) return CpuVendor::hygon;  // HygonGenuine
+        return CpuVendor::other;
+    }();
+    return v;
+}
+
 inline u64 read_cr0() { u64 v; asm volatile("mov %%cr0, %0" : "=r"(v)); return v; }
 inline u64 read_cr2() { u64 v; asm volatile("mov %%cr2, %0" : "=r"(v)); return v; }
 inline u64 read_cr3() { u64 v; asm volatile("mov %%cr3, %0" : "=r"(v)); return v; }
